@@ -1,0 +1,32 @@
+/**
+ * Runtime configuration, parsed and validated once from the environment and passed down.
+ */
+import { z } from 'zod';
+import { DEFAULT_TABLE_NAME } from './table.ts';
+
+const envSchema = z.object({
+  TABLE_NAME: z.string().min(3).default(DEFAULT_TABLE_NAME),
+  /** Set for DynamoDB Local; unset on AWS. */
+  DYNAMODB_ENDPOINT: z.string().url().optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+  /** Number of shards of the `escrow` and `burn` system accounts. Fixed for a table's life. */
+  LEDGER_SHARDS: z.coerce.number().int().min(1).max(100).default(16),
+  /** Operator key in plain text (local stack and tests). */
+  SYNTROPISM_OPERATOR_KEY: z.string().min(16).optional(),
+  /** Secrets Manager secret holding the operator key (AWS). */
+  OPERATOR_KEY_SECRET_ARN: z.string().optional(),
+  NATS_URL: z.string().default('nats://127.0.0.1:4222'),
+  NATS_SECRET_ARN: z.string().optional(),
+  /** Bounded retry of conflicting/throttled transactions. */
+  TX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+  SERVICE_VERSION: z.string().default('0.1.0'),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid configuration: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}

@@ -1,0 +1,22 @@
+/**
+ * The contract between the authorizer, API Gateway (or the local adapter) and the handlers.
+ */
+import type {
+  APIGatewayProxyEventV2WithLambdaAuthorizer,
+  APIGatewayProxyResultV2,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+
+export type Role = 'agent' | 'operator';
+
+/** What the authorizer resolves a bearer key to (API Gateway passes it as `authorizer.lambda`). */
+export interface CallerContext {
+  role: Role;
+  /** Set when role is `agent`. */
+  agent_id?: string;
+}
+
+export type HttpEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<CallerContext>;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+export type HttpHandler = (event: HttpEvent, context: Context) => Promise<APIGatewayProxyResultV2>;
