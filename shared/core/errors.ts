@@ -49,7 +49,8 @@ export const validationFailed = (errors: FieldError[], detail = 'The request is 
 export const notFound = (what: string) => new DomainError('not_found', 404, `${what} was not found.`);
 export const forbidden = (detail = 'The caller may not act on this resource.') =>
   new DomainError('forbidden', 403, detail);
-export const unauthorized = (detail = 'A valid bearer key is required.') => new DomainError('unauthorized', 401, detail);
+export const unauthorized = (detail = 'A valid bearer key is required.') =>
+  new DomainError('unauthorized', 401, detail);
 export const conflict = (detail: string, extensions: Record<string, unknown> = {}) =>
   new DomainError('conflict', 409, detail, extensions);
 export const serviceUnavailable = (detail: string, retryAfter = 1) =>

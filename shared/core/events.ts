@@ -213,7 +213,12 @@ export const EVENT_TYPES = {
     component: 'agents',
     when: 'an agent spawns a child',
     data: z
-      .object({ parent_id: id, child_id: id, spawn_cost: credits.nonnegative(), initial_balance: credits.nonnegative() })
+      .object({
+        parent_id: id,
+        child_id: id,
+        spawn_cost: credits.nonnegative(),
+        initial_balance: credits.nonnegative(),
+      })
       .strict(),
   },
   agent_dormant: {
@@ -257,7 +262,11 @@ export const EVENT_TYPES = {
     component: 'agents',
     when: 'an agent starts a tool call',
     data: z
-      .object({ tool_name: z.string().min(1).max(256), parameters: json, justification: z.string().max(4_000).optional() })
+      .object({
+        tool_name: z.string().min(1).max(256),
+        parameters: json,
+        justification: z.string().max(4_000).optional(),
+      })
       .strict(),
   },
   tool_call_completed: {
@@ -317,7 +326,9 @@ export const EVENT_TYPES = {
         scenario_id: id,
         evaluation_id: id,
         criteria: z.array(
-          z.object({ criterion: z.string(), score: z.number().int().min(1).max(5), justification: z.string() }).strict(),
+          z
+            .object({ criterion: z.string(), score: z.number().int().min(1).max(5), justification: z.string() })
+            .strict(),
         ),
         overall_score: z.number().min(1).max(5),
         pass: z.boolean(),
@@ -371,7 +382,9 @@ export function validateEnvelope(candidate: unknown): Envelope {
   if (!env.success) throw new InvalidEventError(`invalid event envelope: ${z.prettifyError(env.error)}`);
   const spec = EVENT_TYPES[env.data.type];
   if (env.data.source !== spec.source || env.data.component !== spec.component) {
-    throw new InvalidEventError(`event ${env.data.type} must have source ${spec.source} and component ${spec.component}`);
+    throw new InvalidEventError(
+      `event ${env.data.type} must have source ${spec.source} and component ${spec.component}`,
+    );
   }
   const data = spec.data.safeParse(env.data.data);
   if (!data.success) throw new InvalidEventError(`invalid ${env.data.type} data: ${z.prettifyError(data.error)}`);
