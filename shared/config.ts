@@ -19,6 +19,10 @@ const envSchema = z.object({
   NATS_SECRET_ARN: z.string().optional(),
   /** Bounded retry of conflicting/throttled transactions. */
   TX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  /** Per-caller request throttling (token bucket per container). */
+  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
+  RATE_LIMIT_BURST: z.coerce.number().int().positive().default(100),
+  LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   SERVICE_VERSION: z.string().default('0.1.0'),
 });

@@ -8,7 +8,7 @@ import type {
   Context,
 } from 'aws-lambda';
 
-export type Role = 'agent' | 'operator';
+export type Role = 'agent' | 'operator' | 'anonymous';
 
 /** What the authorizer resolves a bearer key to (API Gateway passes it as `authorizer.lambda`). */
 export interface CallerContext {

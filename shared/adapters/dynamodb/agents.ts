@@ -1,0 +1,271 @@
+/**
+ * Agents: registration (agent + account + minted grant + events, one transaction), profile
+ * reads, voluntary state changes, and the `balance_queried` read event.
+ */
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { newApiKey } from '../../core/api-keys.ts';
+import { DomainError, notFound } from '../../core/errors.ts';
+import type { EventContext } from '../../core/events.ts';
+import { makeEvent } from '../../core/events.ts';
+import { MINT_ACCOUNT, type TransferRecord } from '../../core/ledger.ts';
+import { formatCredits, type Micros, micros } from '../../core/money.ts';
+import type { Runtime } from '../../core/ports.ts';
+import { keys } from '../../table.ts';
+import type { TableRef } from './client.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { type AccountSnapshot, agentAggregate, type Ledger, toSnapshot } from './ledger.ts';
+import { outboxAction } from './outbox.ts';
+import type { TxAction, TxRunner } from './transaction.ts';
+
+export type AgentState = 'active' | 'dormant';
+
+export interface AgentItem {
+  agent_id: string;
+  name: string;
+  state: AgentState;
+  key_hash: string;
+  parent_id: string | null;
+  created_at: string;
+}
+
+export interface AgentProfile extends Omit<AgentItem, 'key_hash'> {
+  balance: Micros;
+  total_in: Micros;
+  total_out: Micros;
+}
+
+export interface AgentsDeps {
+  table: TableRef;
+  tx: TxRunner;
+  ledger: Ledger;
+  runtime: Runtime;
+}
+
+export const grantTransferId = (agentId: string) => `agent#${agentId}#grant`;
+
+export class Agents {
+  constructor(private readonly deps: AgentsDeps) {}
+
+  private get tableName() {
+    return this.deps.table.tableName;
+  }
+
+  async get(agentId: string): Promise<AgentItem | undefined> {
+    const out = await this.deps.table.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.agent(agentId), ConsistentRead: true }),
+    );
+    return out.Item as AgentItem | undefined;
+  }
+
+  async profile(agentId: string): Promise<AgentProfile | undefined> {
+    const [agent, account] = await Promise.all([this.get(agentId), this.deps.ledger.getAccount(agentId)]);
+    if (!agent || !account) return undefined;
+    const { key_hash: _hidden, ...rest } = agent;
+    return {
+      ...rest,
+      balance: micros(account.balance),
+      total_in: micros(account.total_in ?? 0),
+      total_out: micros(account.total_out ?? 0),
+    };
+  }
+
+  async list(opts: { limit: number; cursor?: string }): Promise<{ agents: AgentItem[]; next_cursor: string | null }> {
+    const out = await this.deps.table.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'GSI1',
+        KeyConditionExpression: 'GSI1PK = :p',
+        ExpressionAttributeValues: { ':p': 'AGENTS' },
+        Limit: opts.limit,
+        ...(opts.cursor && { ExclusiveStartKey: decodeCursor(opts.cursor, ['PK', 'SK', 'GSI1PK', 'GSI1SK']) }),
+      }),
+    );
+    return { agents: (out.Items ?? []) as AgentItem[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
+  }
+
+  /**
+   * Registers an agent and mints its initial grant, atomically. Returns the API key, which is
+   * never stored and cannot be shown again.
+   */
+  async register(
+    input: { name: string; initial_balance: Micros; parent_id?: string },
+    ctx: EventContext,
+  ): Promise<{ agent: AgentItem; api_key: string; balance: Micros }> {
+    const { runtime } = this.deps;
+    const agentId = runtime.ids.next('a');
+    const { apiKey, keyHash } = newApiKey(agentId, runtime.random);
+    const now = runtime.clock.now();
+    const createdAt = new Date(now).toISOString();
+    const agent: AgentItem = {
+      agent_id: agentId,
+      name: input.name,
+      state: 'active',
+      key_hash: keyHash,
+      parent_id: input.parent_id ?? null,
+      created_at: createdAt,
+    };
+    const grant: TransferRecord | undefined =
+      input.initial_balance > 0
+        ? {
+            transfer_id: grantTransferId(agentId),
+            from: MINT_ACCOUNT,
+            to: agentId,
+            amount: input.initial_balance,
+            purpose: 'agent_grant',
+            reference: agentId,
+            created_at: createdAt,
+          }
+        : undefined;
+    const aggregate = agentAggregate(agentId);
+    const events = [
+      makeEvent(
+        runtime,
+        {
+          type: 'agent_registered',
+          agent_id: agentId,
+          aggregate,
+          sequence: 1,
+          data: { agent_id: agentId, name: input.name, initial_balance: formatCredits(input.initial_balance) },
+        },
+        ctx,
+      ),
+      ...(grant ? [this.deps.ledger.transferEvent(grant, ctx, { agent_id: agentId, aggregate, sequence: 2 })] : []),
+    ];
+    type R = { agent: AgentItem; api_key: string; balance: Micros };
+    const created = (): TxAction<R> => ({
+      label: 'agent exists',
+      item: {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...keys.agent(agentId), ...keys.agentsIndex(agentId), kind: 'agent', ...agent },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+      onConditionFailed: () => ({ kind: 'fail', error: new DomainError('conflict', 409, 'Agent id collision.') }),
+    });
+    // The account is created with its grant already credited: one transaction may not write
+    // the same item twice, so the grant's credit is the account's opening balance.
+    const account: TxAction<R> = {
+      label: 'account',
+      item: {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.account(agentId),
+            kind: 'account',
+            account_id: agentId,
+            is_agent: true,
+            balance: input.initial_balance,
+            total_in: input.initial_balance,
+            total_out: 0,
+            version: 1,
+            seq: events.length,
+            created_at: createdAt,
+          },
+          ConditionExpression: 'attribute_not_exists(PK)',
+        },
+      },
+    };
+    const grantActions: TxAction<R>[] = grant
+      ? [
+          this.deps.ledger.guardAction<R>(grant, () => {
+            throw new DomainError('conflict', 409, 'Agent id collision.');
+          }),
+          this.deps.ledger.accountChange<R>(MINT_ACCOUNT, -grant.amount, undefined, grant),
+          ...this.deps.ledger.entryActions<R>(grant),
+        ]
+      : [];
+    return this.deps.tx.run<R>(`register ${agentId}`, async () => ({
+      actions: [created(), account, ...grantActions, outboxAction<R>(this.tableName, events, now)],
+      result: () => ({ agent, api_key: apiKey, balance: input.initial_balance }),
+    }));
+  }
+
+  /** Voluntary state change by the agent itself: `agent_dormant` / `agent_awake`. */
+  async setState(agentId: string, state: AgentState, ctx: EventContext): Promise<AgentProfile> {
+    type R = AgentProfile;
+    return this.deps.tx.run<R>(`state ${agentId}`, async () => {
+      const [agent, account] = await Promise.all([this.get(agentId), this.deps.ledger.getAccount(agentId)]);
+      if (!agent || !account) throw notFound(`Agent ${agentId}`);
+      const { key_hash: _hidden, ...profile } = agent;
+      const snap = toSnapshot(account);
+      const totals = { total_in: micros(account.total_in ?? 0), total_out: micros(account.total_out ?? 0) };
+      if (agent.state === state) return { done: { ...profile, ...totals, balance: snap.balance } };
+      const now = this.deps.runtime.clock.now();
+      const balance = formatCredits(snap.balance);
+      const event =
+        state === 'dormant'
+          ? makeEvent(
+              this.deps.runtime,
+              {
+                type: 'agent_dormant',
+                agent_id: agentId,
+                aggregate: agentAggregate(agentId),
+                sequence: snap.seq + 1,
+                data: { agent_id: agentId, final_balance: balance, reason: 'voluntary' },
+              },
+              ctx,
+            )
+          : makeEvent(
+              this.deps.runtime,
+              {
+                type: 'agent_awake',
+                agent_id: agentId,
+                aggregate: agentAggregate(agentId),
+                sequence: snap.seq + 1,
+                data: { agent_id: agentId, awakened_by: 'self', current_balance: balance },
+              },
+              ctx,
+            );
+      return {
+        actions: [
+          {
+            label: 'agent state',
+            item: {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.agent(agentId),
+                UpdateExpression: 'SET #state = :to',
+                ConditionExpression: '#state = :from',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':to': state, ':from': agent.state },
+              },
+            },
+            onConditionFailed: () => ({ kind: 'retry' }),
+          },
+          this.deps.ledger.lockAction<R>(snap, 1),
+          outboxAction<R>(this.tableName, [event], now),
+        ],
+        result: () => ({ ...profile, ...totals, state, balance: snap.balance }),
+      };
+    });
+  }
+
+  /**
+   * Reads a balance and records `balance_queried`. The event is numbered in the agent's
+   * sequence, so the balance it reports is exactly the one at that point of the history.
+   */
+  async queryBalance(agentId: string, ctx: EventContext): Promise<Micros> {
+    return this.deps.tx.run<Micros>(`balance ${agentId}`, async () => {
+      const account = await this.deps.ledger.getAccount(agentId);
+      if (!account?.is_agent) throw notFound(`Agent ${agentId}`);
+      const snap: AccountSnapshot = toSnapshot(account);
+      const now = this.deps.runtime.clock.now();
+      const event = makeEvent(
+        this.deps.runtime,
+        {
+          type: 'balance_queried',
+          agent_id: agentId,
+          aggregate: agentAggregate(agentId),
+          sequence: snap.seq + 1,
+          data: { agent_id: agentId, balance: formatCredits(snap.balance) },
+        },
+        ctx,
+      );
+      return {
+        actions: [this.deps.ledger.lockAction<Micros>(snap, 1), outboxAction<Micros>(this.tableName, [event], now)],
+        result: () => snap.balance,
+      };
+    });
+  }
+}

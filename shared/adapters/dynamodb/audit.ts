@@ -1,0 +1,55 @@
+/**
+ * The ledger audit against a table: reads every account, transfer and entry (parallel scan)
+ * and runs the pure invariant check of `core/ledger.ts`.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type AuditReport, auditLedger as check, type Entry, type TransferRecord } from '../../core/ledger.ts';
+import { toEntry, toTransferRecord } from './ledger.ts';
+import type { Item } from './transaction.ts';
+
+const SEGMENTS = 4;
+
+export async function scanKinds(doc: DynamoDBDocumentClient, tableName: string, kinds: string[]): Promise<Item[]> {
+  const names = kinds.map((_, i) => `:k${i}`);
+  const segment = async (n: number) => {
+    const items: Item[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await doc.send(
+        new ScanCommand({
+          TableName: tableName,
+          Segment: n,
+          TotalSegments: SEGMENTS,
+          ConsistentRead: true,
+          FilterExpression: `kind IN (${names.join(', ')})`,
+          ExpressionAttributeValues: Object.fromEntries(kinds.map((k, i) => [`:k${i}`, k])),
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  };
+  const parts = await Promise.all(Array.from({ length: SEGMENTS }, (_, i) => segment(i)));
+  return parts.flat();
+}
+
+export async function auditLedger(deps: { client: DynamoDBDocumentClient; tableName: string }): Promise<AuditReport> {
+  const items = await scanKinds(deps.client, deps.tableName, ['account', 'entry', 'transfer']);
+  const accounts: { account_id: string; balance: number; is_agent: boolean }[] = [];
+  const entries: Entry[] = [];
+  const transfers: TransferRecord[] = [];
+  for (const item of items) {
+    if (item.kind === 'account') {
+      accounts.push({
+        account_id: String(item.account_id),
+        balance: Number(item.balance),
+        is_agent: item.is_agent === true,
+      });
+    } else if (item.kind === 'entry') entries.push(toEntry(item));
+    else transfers.push(toTransferRecord(item));
+  }
+  return check({ accounts, entries, transfers });
+}

@@ -1,0 +1,78 @@
+/**
+ * Composition of the adapters a function needs, created once per container. Functions call
+ * `services()` at module scope; tests and the local stack build their own with `createServices`.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { type Config, loadConfig } from '../config.ts';
+import { type Runtime, systemRuntime } from '../core/ports.ts';
+import { TokenBuckets } from '../core/token-bucket.ts';
+import { Agents } from './dynamodb/agents.ts';
+import { makeDocumentClient, type TableRef } from './dynamodb/client.ts';
+import { Escrow } from './dynamodb/escrow.ts';
+import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
+import { Ledger } from './dynamodb/ledger.ts';
+import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
+import { initTelemetry } from './telemetry/tracing.ts';
+
+export interface Services {
+  config: Config;
+  runtime: Runtime;
+  table: TableRef;
+  tx: TxRunner;
+  ledger: Ledger;
+  escrow: Escrow;
+  agents: Agents;
+  idempotency: DynamoIdempotencyStore;
+  throttle: TokenBuckets;
+  logger: Logger;
+}
+
+export interface ServiceOverrides {
+  runtime?: Runtime;
+  table?: TableRef;
+  writer?: TransactWriter;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+  const runtime = overrides.runtime ?? systemRuntime();
+  const table = overrides.table ?? { doc: makeDocumentClient(config), tableName: config.TABLE_NAME };
+  const tx = new TxRunner(table, {
+    maxAttempts: config.TX_MAX_ATTEMPTS,
+    random: runtime.random,
+    ...(overrides.writer && { writer: overrides.writer }),
+    ...(overrides.sleep && { sleep: overrides.sleep }),
+  });
+  const ledger = new Ledger({ table, tx, runtime, shards: config.LEDGER_SHARDS });
+  return {
+    config,
+    runtime,
+    table,
+    tx,
+    ledger,
+    escrow: new Escrow(ledger, tx, runtime),
+    agents: new Agents({ table, tx, ledger, runtime }),
+    idempotency: new DynamoIdempotencyStore(table, runtime.clock),
+    throttle: new TokenBuckets(
+      { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
+      runtime.clock,
+    ),
+    logger: new Logger({ serviceName: 'syntropism', logLevel: config.LOG_LEVEL }),
+  };
+}
+
+let cached: Services | undefined;
+
+/** The container's services, built from the environment on first use. */
+export function services(): Services {
+  if (!cached) {
+    const config = loadConfig();
+    initTelemetry({
+      serviceName: 'syntropism',
+      serviceVersion: config.SERVICE_VERSION,
+      ...(config.OTEL_EXPORTER_OTLP_ENDPOINT && { otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT }),
+    });
+    cached = createServices(config);
+  }
+  return cached;
+}

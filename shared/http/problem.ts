@@ -1,0 +1,78 @@
+/**
+ * RFC 9457 problem+json responses: the one place where errors become HTTP. A 5xx never
+ * carries the internal message or a stack; every problem carries the request's trace id.
+ */
+import { DomainError, type ProblemCode } from '../core/errors.ts';
+import type { HttpResult } from './contract.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+const TITLES: Record<ProblemCode, string> = {
+  validation_failed: 'Validation failed',
+  malformed_json: 'Malformed JSON',
+  unsupported_media_type: 'Unsupported media type',
+  payload_too_large: 'Payload too large',
+  unauthorized: 'Unauthorized',
+  forbidden: 'Forbidden',
+  not_found: 'Not found',
+  method_not_allowed: 'Method not allowed',
+  conflict: 'Conflict',
+  idempotency_key_reused: 'Idempotency key reused',
+  idempotency_key_required: 'Idempotency key required',
+  request_in_progress: 'Request in progress',
+  insufficient_balance: 'Insufficient balance',
+  invalid_state: 'Invalid state',
+  too_many_requests: 'Too many requests',
+  service_unavailable: 'Service unavailable',
+  internal_error: 'Internal error',
+};
+
+export interface ProblemDocument {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ProblemCode;
+  trace_id?: string;
+  errors?: { path: string; message: string }[];
+  [extension: string]: unknown;
+}
+
+/** Stable `type` URIs, one per code, documented in docs/api.md. */
+export const problemType = (code: ProblemCode) => `https://syntropism.dev/problems/${code.replaceAll('_', '-')}`;
+
+export function problemOf(error: unknown, traceId?: string): ProblemDocument {
+  if (error instanceof DomainError) {
+    return {
+      ...error.extensions,
+      type: problemType(error.code),
+      title: TITLES[error.code],
+      status: error.status,
+      detail: error.message,
+      code: error.code,
+      ...(error.errors && { errors: error.errors }),
+      ...(traceId && { trace_id: traceId }),
+    };
+  }
+  return {
+    type: problemType('internal_error'),
+    title: TITLES.internal_error,
+    status: 500,
+    detail: 'An unexpected error occurred. It has been logged; quote the trace id when reporting it.',
+    code: 'internal_error',
+    ...(traceId && { trace_id: traceId }),
+  };
+}
+
+export function problemResponse(error: unknown, traceId?: string): HttpResult {
+  const doc = problemOf(error, traceId);
+  const retryAfter = error instanceof DomainError ? error.retryAfter : undefined;
+  return {
+    statusCode: doc.status,
+    headers: {
+      'content-type': PROBLEM_CONTENT_TYPE,
+      ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }),
+    },
+    body: JSON.stringify(doc),
+  };
+}

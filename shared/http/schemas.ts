@@ -1,0 +1,61 @@
+/**
+ * Request schemas of every route (zod, strict: unknown fields are errors). The handlers
+ * validate with them and the OpenAPI document is generated from them.
+ */
+import { z } from 'zod';
+import { MoneyError, parseCredits } from '../core/money.ts';
+
+/** Credits on the wire → integer micro-credits; rejects > 6 decimals, NaN, > 1e9, negatives. */
+export const credits = (opts: { allowZero?: boolean } = {}) =>
+  z
+    .number()
+    .meta({ description: 'Credits: a number with at most 6 decimal places.', examples: [12.5] })
+    .transform((v, ctx) => {
+      try {
+        return parseCredits(v, { allowZero: opts.allowZero ?? false });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: err instanceof MoneyError ? err.message : 'invalid amount' });
+        return z.NEVER;
+      }
+    });
+
+export const agentId = z
+  .string()
+  .regex(/^a_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an agent id (a_ followed by a ULID)')
+  .meta({ examples: ['a_01JD0000000000000000000000'] });
+
+export const pageQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+export const registerAgentBody = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces, dot, underscore and dash only'),
+    initial_balance: credits({ allowZero: true }),
+  })
+  .strict();
+
+export const agentStateBody = z.object({ state: z.enum(['active', 'dormant']) }).strict();
+
+export const transferBody = z
+  .object({
+    to_agent_id: agentId,
+    amount: credits(),
+    memo: z.string().max(256).optional(),
+    /** Accepted as a synonym of `memo`. */
+    purpose_note: z.string().max(256).optional(),
+  })
+  .strict()
+  .refine((b) => b.memo === undefined || b.purpose_note === undefined, {
+    message: 'give memo or purpose_note, not both',
+    path: ['purpose_note'],
+  });
+
+export const noQuery = z.object({}).strict();

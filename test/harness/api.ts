@@ -1,0 +1,116 @@
+/**
+ * An API under test: a fresh table, the handlers' environment, the real handlers and
+ * authorizer behind the local HTTP server, and a small client that speaks to it over HTTP.
+ */
+import { afterAll, beforeAll, expect } from 'vitest';
+import { closeHttpServer, createHttpServer, listen, loadHandlers } from '#local/http-server';
+import { auditLedger, scanKinds } from '#shared/adapters/dynamodb/audit';
+import { applyHandlerEnv, createTestTable, deleteTestTable, TEST_OPERATOR_KEY, type TestTable } from './context.ts';
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field in tests
+  body: any;
+  text: string;
+}
+
+export interface CallOptions {
+  key?: string | null;
+  body?: unknown;
+  /** Sent verbatim (not JSON-encoded) when given. */
+  raw?: string;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+}
+
+export interface ApiHarness {
+  url: string;
+  table: TestTable;
+  operatorKey: string;
+  call(method: string, path: string, opts?: CallOptions): Promise<ApiResponse>;
+  /** Registers an agent through the API; returns its id and key. */
+  agent(name: string, initialBalance: number): Promise<{ id: string; key: string }>;
+  /** Runs the ledger audit and fails the test on any problem. */
+  expectAuditClean(): Promise<void>;
+  /** Items of the given kinds, for "nothing was written" checks. */
+  snapshot(kinds?: string[]): Promise<string>;
+}
+
+export function useApi(prefix: string): ApiHarness {
+  let table: TestTable | undefined;
+  let server: ReturnType<typeof createHttpServer> | undefined;
+  let url = '';
+
+  beforeAll(async () => {
+    table = await createTestTable(prefix);
+    applyHandlerEnv(table.tableName);
+    // No throttling surprises in functional tests; the throttling test sets its own limits.
+    process.env.RATE_LIMIT_PER_SECOND ??= '100000';
+    process.env.RATE_LIMIT_BURST ??= '100000';
+    process.env.LOG_LEVEL = 'SILENT';
+    const loaded = await loadHandlers();
+    if (loaded.missing.length) throw new Error(`missing handlers: ${loaded.missing.join(', ')}`);
+    server = createHttpServer({
+      handlers: loaded.handlers,
+      ...(loaded.authorizer && { authorizer: loaded.authorizer }),
+    });
+    const port = await listen(server, 0);
+    url = `http://127.0.0.1:${port}`;
+  });
+
+  afterAll(async () => {
+    if (server) await closeHttpServer(server);
+    if (table) await deleteTestTable(table);
+  });
+
+  const harness: ApiHarness = {
+    get url() {
+      return url;
+    },
+    get table() {
+      if (!table) throw new Error('table exists only inside tests');
+      return table;
+    },
+    operatorKey: TEST_OPERATOR_KEY,
+    async call(method, path, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      const key = opts.key === undefined ? TEST_OPERATOR_KEY : opts.key;
+      if (key !== null) headers.authorization = `Bearer ${key}`;
+      if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+      let body: string | undefined;
+      if (opts.raw !== undefined) body = opts.raw;
+      else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+      if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
+        headers['content-type'] = 'application/json';
+      }
+      const res = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined && { body }) });
+      const text = await res.text();
+      let parsed: unknown;
+      try {
+        parsed = text ? JSON.parse(text) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      return { status: res.status, headers: res.headers, body: parsed, text };
+    },
+    async agent(name, initialBalance) {
+      const res = await harness.call('POST', '/v1/agents', {
+        body: { name: `${name}`, initial_balance: initialBalance },
+      });
+      expect(res.status, res.text).toBe(201);
+      return { id: res.body.agent_id as string, key: res.body.api_key as string };
+    },
+    async expectAuditClean() {
+      const report = await auditLedger({ client: harness.table.client, tableName: harness.table.tableName });
+      expect(report.problems).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(report.totals.sum_of_balances).toBe(0);
+    },
+    async snapshot(kinds = ['account', 'entry', 'transfer', 'agent', 'outbox']) {
+      const items = await scanKinds(harness.table.client, harness.table.tableName, kinds);
+      return JSON.stringify(items.map((i) => `${String(i.PK)}|${String(i.SK)}|${String(i.version ?? '')}`).sort());
+    },
+  };
+  return harness;
+}
