@@ -1,0 +1,241 @@
+/**
+ * The ledger under contention and faults, against DynamoDB Local: concurrent transfers racing on
+ * the same accounts, replayed transfer ids, injected conflicts and throttling, and the two-phase
+ * escrow (hold, post, void) resolving exactly once.
+ */
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { describe, expect, it } from 'vitest';
+import { auditLedger } from '#shared/adapters/dynamodb/audit';
+import { EscrowAlreadyResolved } from '#shared/adapters/dynamodb/escrow';
+import { createServices, type Services } from '#shared/adapters/services';
+import { loadConfig } from '#shared/config';
+import { DomainError } from '#shared/core/errors';
+import { micros } from '#shared/core/money';
+import { seededRandom, ulidGenerator } from '#shared/core/ports';
+import { useApi } from '../harness/api.ts';
+
+const api = useApi('ledger');
+
+function services(writer?: (input: TransactWriteCommandInput, send: () => Promise<void>) => Promise<void>): Services {
+  const table = { doc: api.table.client, tableName: api.table.tableName };
+  const send = (input: TransactWriteCommandInput) =>
+    api.table.client.send(new TransactWriteCommand(input)).then(() => undefined);
+  const clock = { now: () => Date.now() };
+  return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
+    table,
+    runtime: { clock, ids: ulidGenerator(clock, seededRandom(7)), random: seededRandom(11) },
+    sleep: async () => {},
+    ...(writer && { writer: (input) => writer(input, () => send(input)) }),
+  });
+}
+
+const cancelled = (codes: string[]) =>
+  new TransactionCanceledException({
+    message: 'Transaction cancelled',
+    $metadata: {},
+    CancellationReasons: codes.map((Code) => ({ Code })),
+  });
+
+describe('concurrent transfers', () => {
+  it('50 concurrent transfers between 10 agents keep every invariant', async () => {
+    const agents = await Promise.all(Array.from({ length: 10 }, (_, i) => api.agent(`racer${i}`, 20)));
+    const rnd = seededRandom(42);
+    const pick = () => Math.floor(rnd.next() * agents.length);
+    const jobs = Array.from({ length: 50 }, (_, i) => {
+      const from = pick();
+      let to = pick();
+      if (to === from) to = (to + 1) % agents.length;
+      const amount = Math.round((1 + rnd.next() * 7) * 1e6) / 1e6;
+      return { i, from: agents[from], to: agents[to], amount };
+    });
+    const results = await Promise.all(
+      jobs.map((j) =>
+        api.call('POST', '/v1/transfers', {
+          key: j.from?.key ?? '',
+          idempotencyKey: `race-${j.i}`,
+          body: { to_agent_id: j.to?.id, amount: j.amount },
+        }),
+      ),
+    );
+    const statuses = results.map((r) => r.status);
+    // Every transfer either happened or was refused for lack of funds: no lost update, no 5xx.
+    expect(
+      statuses.every((s) => s === 201 || s === 409),
+      statuses.join(','),
+    ).toBe(true);
+    expect(statuses.filter((s) => s === 201).length).toBeGreaterThan(25);
+    await api.expectAuditClean();
+    // Balances add up to what was granted.
+    let total = 0;
+    for (const a of agents) {
+      const res = await api.call('GET', `/v1/agents/${a.id}`, { key: a.key });
+      expect(res.body.balance).toBeGreaterThanOrEqual(0);
+      total += Math.round(res.body.balance * 1e6);
+    }
+    expect(total).toBe(10 * 20 * 1e6);
+
+    // Replaying all 50 with the same keys changes nothing.
+    const before = await api.snapshot(['account', 'entry', 'transfer']);
+    const replays = await Promise.all(
+      jobs.map((j) =>
+        api.call('POST', '/v1/transfers', {
+          key: j.from?.key ?? '',
+          idempotencyKey: `race-${j.i}`,
+          body: { to_agent_id: j.to?.id, amount: j.amount },
+        }),
+      ),
+    );
+    expect(replays.map((r) => r.status)).toEqual(statuses);
+    expect(await api.snapshot(['account', 'entry', 'transfer'])).toBe(before);
+  });
+
+  it('applies a replayed transfer id once even without the idempotency record', async () => {
+    const a = await api.agent('replayer', 10);
+    const b = await api.agent('replayee', 0);
+    const s = services();
+    const req = {
+      transfer_id: 'tr_direct_1',
+      from: a.id,
+      to: b.id,
+      amount: micros(2_500_000),
+      purpose: 'transfer' as const,
+      reference: null,
+    };
+    const [r1, r2, r3] = await Promise.all([1, 2, 3].map(() => s.ledger.transfer(req, { actor: a.id, ctx: {} })));
+    expect([r1, r2, r3].filter((r) => r?.replayed === false)).toHaveLength(1);
+    expect((await s.ledger.getAccount(a.id))?.balance).toBe(7_500_000);
+    await expect(s.ledger.transfer({ ...req, amount: micros(1) }, { actor: a.id, ctx: {} })).rejects.toMatchObject({
+      code: 'conflict',
+      status: 409,
+    });
+    await api.expectAuditClean();
+  });
+});
+
+describe('faults at the store adapter', () => {
+  it('retries injected TransactionConflict and throttling, then commits once', async () => {
+    const a = await api.agent('conflicted', 10);
+    const b = await api.agent('conflictee', 0);
+    let calls = 0;
+    const s = services(async (_input, send) => {
+      calls += 1;
+      if (calls === 1) throw cancelled(['None', 'TransactionConflict', 'None', 'None', 'None', 'None']);
+      if (calls === 2) throw Object.assign(new Error('slow down'), { name: 'ThrottlingException' });
+      if (calls === 3) throw cancelled(['None', 'None', 'ThrottlingError', 'None', 'None', 'None']);
+      await send();
+    });
+    const out = await s.ledger.transfer(
+      {
+        transfer_id: 'tr_conflict',
+        from: a.id,
+        to: b.id,
+        amount: micros(1_000_000),
+        purpose: 'transfer',
+        reference: null,
+      },
+      { actor: a.id, ctx: {} },
+    );
+    expect(out.replayed).toBe(false);
+    expect(calls).toBe(4);
+    expect((await s.ledger.getAccount(b.id))?.balance).toBe(1_000_000);
+    await api.expectAuditClean();
+  });
+
+  it('gives up after bounded attempts with a 503 and Retry-After, writing nothing', async () => {
+    const a = await api.agent('starved', 10);
+    const b = await api.agent('starvee', 0);
+    const s = services(async () => {
+      throw cancelled(['None', 'TransactionConflict']);
+    });
+    const before = await api.snapshot();
+    const err = await s.ledger
+      .transfer(
+        { transfer_id: 'tr_starved', from: a.id, to: b.id, amount: micros(1), purpose: 'transfer', reference: null },
+        { actor: a.id, ctx: {} },
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect(err).toMatchObject({ code: 'service_unavailable', status: 503, retryAfter: 1 });
+    expect(await api.snapshot()).toBe(before);
+  });
+
+  it('maps a concurrent debit (optimistic lock miss) to a replan, not an error', async () => {
+    const a = await api.agent('locked', 10);
+    const b = await api.agent('lockee', 0);
+    let first = true;
+    const s = services(async (_input, send) => {
+      if (first) {
+        first = false;
+        // Another request changes the sender between our read and our write.
+        await api.call('POST', '/v1/transfers', {
+          key: a.key,
+          idempotencyKey: 'sneaky',
+          body: { to_agent_id: b.id, amount: 9 },
+        });
+      }
+      await send();
+    });
+    const err = await s.ledger
+      .transfer(
+        {
+          transfer_id: 'tr_after_sneak',
+          from: a.id,
+          to: b.id,
+          amount: micros(2_000_000),
+          purpose: 'transfer',
+          reference: null,
+        },
+        { actor: a.id, ctx: {} },
+      )
+      .catch((e: unknown) => e);
+    // The replan sees the new balance (1) and refuses 2 with the precise problem.
+    expect(err).toMatchObject({ code: 'insufficient_balance', extensions: { required: 2, available: 1 } });
+    await api.expectAuditClean();
+  });
+});
+
+describe('two-phase escrow', () => {
+  it('holds, then posts to burn exactly once; a void afterwards is refused', async () => {
+    const a = await api.agent('bidder', 10);
+    const s = services();
+    const hold = await s.escrow.hold('b_test_1', a.id, micros(4_000_000), { ctx: {}, bidSeq: 0 });
+    expect(hold.balance).toBe(6_000_000);
+    expect(await s.ledger.systemBalance('escrow')).toBeGreaterThanOrEqual(4_000_000);
+    const [p1, p2] = await Promise.all([
+      s.escrow.post('b_test_1', a.id, micros(4_000_000), { ctx: {}, bidSeq: 1 }),
+      s.escrow.post('b_test_1', a.id, micros(4_000_000), { ctx: {}, bidSeq: 1 }),
+    ]);
+    expect([p1.replayed, p2.replayed].sort()).toEqual([false, true]);
+    await expect(s.escrow.void('b_test_1', a.id, micros(4_000_000), { ctx: {}, bidSeq: 1 })).rejects.toBeInstanceOf(
+      EscrowAlreadyResolved,
+    );
+    expect((await s.ledger.getAccount(a.id))?.balance).toBe(6_000_000);
+    const report = await auditLedger({ client: api.table.client, tableName: api.table.tableName });
+    expect(report.ok).toBe(true);
+    expect(report.totals.burned).toBeGreaterThanOrEqual(4_000_000);
+  });
+
+  it('holds, then voids back exactly once', async () => {
+    const a = await api.agent('loser', 10);
+    const s = services();
+    await s.escrow.hold('b_test_2', a.id, micros(3_000_000), { ctx: {}, bidSeq: 0 });
+    const v = await s.escrow.void('b_test_2', a.id, micros(3_000_000), { ctx: {}, bidSeq: 1 });
+    expect(v.replayed).toBe(false);
+    expect((await s.escrow.void('b_test_2', a.id, micros(3_000_000), { ctx: {}, bidSeq: 1 })).replayed).toBe(true);
+    await expect(s.escrow.post('b_test_2', a.id, micros(3_000_000), { ctx: {}, bidSeq: 1 })).rejects.toBeInstanceOf(
+      EscrowAlreadyResolved,
+    );
+    expect((await s.ledger.getAccount(a.id))?.balance).toBe(10_000_000);
+    await api.expectAuditClean();
+  });
+
+  it('refuses a hold beyond the balance with insufficient_balance', async () => {
+    const a = await api.agent('overbidder', 1);
+    const s = services();
+    await expect(s.escrow.hold('b_test_3', a.id, micros(1_000_001), { ctx: {}, bidSeq: 0 })).rejects.toMatchObject({
+      code: 'insufficient_balance',
+    });
+    await api.expectAuditClean();
+  });
+});
