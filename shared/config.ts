@@ -17,6 +17,8 @@ const envSchema = z.object({
   OPERATOR_KEY_SECRET_ARN: z.string().optional(),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   NATS_SECRET_ARN: z.string().optional(),
+  /** Shards of a round's bid partitions (write throughput of one round). */
+  ROUND_BID_SHARDS: z.coerce.number().int().min(1).max(64).default(4),
   /** Bounded retry of conflicting/throttled transactions. */
   TX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   /** Per-caller request throttling (token bucket per container). */

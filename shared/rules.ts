@@ -12,7 +12,7 @@ export const BUS_NAME = 'syntropism';
 export const EVENT_SOURCE_PREFIX = 'syntropism.';
 
 /** Names of rule targets; each is a function (or, for `archive`, the bus archive). */
-export type RuleTarget = 'nats-bridge' | 'price-update';
+export type RuleTarget = 'nats-bridge' | 'price-update' | 'event-log';
 
 export interface RuleDefinition {
   name: string;
@@ -37,6 +37,12 @@ export const RULES: readonly RuleDefinition[] = [
     description: 'A cleared round triggers the price update.',
     pattern: { ...ALL_EVENTS_PATTERN, detail: { events: { type: ['auction_cleared'] } } },
     target: 'price-update',
+  },
+  {
+    name: 'all-to-event-log',
+    description: 'Every event is appended to the queryable event log behind GET /v1/events.',
+    pattern: ALL_EVENTS_PATTERN,
+    target: 'event-log',
   },
 ];
 

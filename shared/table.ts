@@ -50,7 +50,73 @@ export const keys = {
   agentsIndex: (createdKey: string) => ({ GSI1PK: 'AGENTS', GSI1SK: createdKey }),
   idempotency: (caller: string, key: string) => ({ PK: `IDEMPOTENCY#${caller}#${key}`, SK: 'IDEMPOTENCY' }),
   outbox: (outboxId: string) => ({ PK: `OUTBOX#${outboxId}`, SK: 'OUTBOX' }),
+  /**
+   * The event log, written by the `event-log` bus target: one item per envelope in the
+   * partition of its UTC day (`YYYY-MM-DD`), sorted by event id; agent and scenario views
+   * through the two indexes (see docs/pipeline.md, "Event log").
+   */
+  event: (day: string, eventId: string) => ({ PK: `EVENTS#${day}`, SK: eventId }),
+  eventsOfAgent: (agentId: string, eventId: string) => ({ GSI1PK: `AGENT#${agentId}#EVENTS`, GSI1SK: eventId }),
+  eventsOfScenario: (scenarioId: string, eventId: string) => ({
+    GSI2PK: `SCENARIO#${scenarioId}#EVENTS`,
+    GSI2SK: eventId,
+  }),
+  /** A bus event a rule target gave up on, per target; listed newest first through GSI1. */
+  deadLetter: (target: string, outboxId: string) => ({ PK: `DLQ#${target}`, SK: outboxId }),
+  deadLettersIndex: (createdKey: string) => ({ GSI1PK: 'DEAD_LETTERS', GSI1SK: createdKey }),
+  /** Position of a stream reader (the local stream poller), written after delivery. */
+  checkpoint: (reader: string) => ({ PK: `CHECKPOINT#${reader}`, SK: 'CHECKPOINT' }),
+  /** A round: its state (`open → clearing → cleared`), window, bid count and statistics. */
+  round: (roundId: string) => ({ PK: `ROUND#${roundId}`, SK: 'ROUND' }),
+  /** Rounds not yet cleared, for catch-up after downtime (sparse: removed once cleared). */
+  unclearedRoundsIndex: (roundId: string) => ({ GSI2PK: 'ROUNDS#UNCLEARED', GSI2SK: roundId }),
+  /** A bid, by id: its status and everything the bid API shows. */
+  bid: (bidId: string) => ({ PK: `BID#${bidId}`, SK: 'BID' }),
+  /**
+   * A bid's membership in its round, in the round's own partitions (sharded): clearing reads
+   * them with a strongly consistent query, so no committed bid can be missed (a GSI could lag).
+   */
+  roundBid: (roundId: string, shard: number, bidId: string) => ({ PK: `ROUND#${roundId}#BIDS#${shard}`, SK: bidId }),
+  roundBidsPartition: (roundId: string, shard: number) => `ROUND#${roundId}#BIDS#${shard}`,
+  agentBidsIndex: (agentId: string, bidId: string) => ({ GSI1PK: `AGENT#${agentId}#BIDS`, GSI1SK: bidId }),
+  allocation: (allocationId: string) => ({ PK: `ALLOCATION#${allocationId}`, SK: 'ALLOCATION' }),
+  agentAllocationsIndex: (agentId: string, allocationId: string) => ({
+    GSI1PK: `AGENT#${agentId}#ALLOCATIONS`,
+    GSI1SK: allocationId,
+  }),
+  /** Allocations by end time: the supply still committed at a clearing is a consistent range query. */
+  activeAllocation: (endsAtMs: number, allocationId: string) => ({
+    PK: 'ALLOCATIONS#ACTIVE',
+    SK: `${String(endsAtMs).padStart(15, '0')}#${allocationId}`,
+  }),
+  activeAllocationsPartition: 'ALLOCATIONS#ACTIVE',
+  activeAllocationsFrom: (nowMs: number) => String(nowMs).padStart(15, '0'),
+  /** Current prices of all resources (one item, updated atomically once per round). */
+  prices: () => ({ PK: 'MARKET', SK: 'PRICES' }),
+  /** The clearing schedule: the last round window the scheduler has handled. */
+  clearingCursor: () => ({ PK: 'MARKET', SK: 'CLEARING' }),
+  priceHistory: (resource: string, roundStartMs: number) => ({
+    PK: `PRICE_HISTORY#${resource}`,
+    SK: String(roundStartMs).padStart(15, '0'),
+  }),
 } as const;
 
 /** Item kinds, stored in the `kind` attribute of every item (the Pipe filters on it). */
-export type ItemKind = 'account' | 'entry' | 'transfer' | 'agent' | 'idempotency' | 'outbox';
+export type ItemKind =
+  | 'account'
+  | 'entry'
+  | 'transfer'
+  | 'agent'
+  | 'idempotency'
+  | 'outbox'
+  | 'round'
+  | 'bid'
+  | 'round_bid'
+  | 'allocation'
+  | 'active_allocation'
+  | 'prices'
+  | 'price_history'
+  | 'clearing_cursor'
+  | 'event'
+  | 'dead_letter'
+  | 'checkpoint';

@@ -4,13 +4,17 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type Config, loadConfig } from '../config.ts';
+import { type EconomyConfig, loadEconomyConfig } from '../core/market-config.ts';
 import { type Runtime, systemRuntime } from '../core/ports.ts';
 import { TokenBuckets } from '../core/token-bucket.ts';
 import { Agents } from './dynamodb/agents.ts';
+import { Bids } from './dynamodb/bids.ts';
+import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
 import { makeDocumentClient, type TableRef } from './dynamodb/client.ts';
 import { Escrow } from './dynamodb/escrow.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
+import { Market } from './dynamodb/market.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
 import { initTelemetry } from './telemetry/tracing.ts';
 
@@ -22,6 +26,10 @@ export interface Services {
   ledger: Ledger;
   escrow: Escrow;
   agents: Agents;
+  economy: EconomyConfig;
+  bids: Bids;
+  market: Market;
+  clearing: Clearing;
   idempotency: DynamoIdempotencyStore;
   throttle: TokenBuckets;
   logger: Logger;
@@ -32,6 +40,9 @@ export interface ServiceOverrides {
   table?: TableRef;
   writer?: TransactWriter;
   sleep?: (ms: number) => Promise<void>;
+  economy?: EconomyConfig;
+  clearingFaults?: ClearingFaults;
+  maxBidsPerTransaction?: number;
 }
 
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
@@ -44,7 +55,25 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...(overrides.sleep && { sleep: overrides.sleep }),
   });
   const ledger = new Ledger({ table, tx, runtime, shards: config.LEDGER_SHARDS });
+  const economy = overrides.economy ?? loadEconomyConfig();
+  const bids = new Bids({ table, tx, ledger, runtime, economy, roundShards: config.ROUND_BID_SHARDS });
+  const market = new Market({ table, tx, runtime, economy });
+  const clearing = new Clearing({
+    table,
+    tx,
+    ledger,
+    bids,
+    runtime,
+    economy,
+    prices: () => market.prices(),
+    ...(overrides.clearingFaults && { faults: overrides.clearingFaults }),
+    ...(overrides.maxBidsPerTransaction && { maxBidsPerTransaction: overrides.maxBidsPerTransaction }),
+  });
   return {
+    economy,
+    bids,
+    market,
+    clearing,
     config,
     runtime,
     table,

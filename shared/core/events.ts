@@ -69,7 +69,7 @@ export const EVENT_TYPES = {
   },
   human_reward_issued: {
     source: 'system',
-    component: 'attention',
+    component: 'economy',
     when: 'the operator rewards a prompt; the credits are minted',
     data: z
       .object({
@@ -161,9 +161,13 @@ export const EVENT_TYPES = {
         losers: z.number().int().nonnegative(),
         revenue: credits.nonnegative(),
         utilization: perResource,
-        clearing_prices: perResource,
+        /** Null for a resource no winner used. */
+        clearing_prices: z.record(z.enum(['cpu', 'memory', 'tokens', 'attention']), z.number().finite().nullable()),
+        /** Σ rates asked per resource (winners and losers): what the price update reacts to. */
         requested: perResource.optional(),
         capacity: perResource.optional(),
+        /** Losers for insufficient supply per resource (a supply constraint). */
+        insufficient: perResource.optional(),
       })
       .strict(),
   },
@@ -359,7 +363,7 @@ export const envelopeSchema = z
     scenario_id: z.string().min(1).max(128).optional(),
     correlation_id: z.string().max(128).optional(),
     causation_id: z.string().max(128).optional(),
-    /** The aggregate whose `sequence` this is: `account:<id>`, `bid:<id>`, `round:<id>`, `market:<resource>`. */
+    /** The aggregate whose `sequence` this is: `agent:<id>`, `bid:<id>`, `round:<id>`, `market:<resource>`. */
     aggregate: z.string().max(160).optional(),
     sequence: z.number().int().positive().optional(),
     trace: traceContextSchema.optional(),

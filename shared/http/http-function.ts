@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import middy, { type MiddlewareObj, type Request } from '@middy/core';
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, trace } from '@opentelemetry/api';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { IdempotencyStore, StoredResponse } from '../adapters/dynamodb/idempotency.ts';
@@ -35,7 +35,8 @@ import { type Access, ROUTES, routeKey } from './routes.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export type Caller = { role: 'agent'; agent_id: string } | { role: 'operator' };
+/** `anonymous` only reaches public routes. */
+export type Caller = { role: 'agent'; agent_id: string } | { role: 'operator' } | { role: 'anonymous' };
 
 export interface ApiRequest<B, Q> {
   caller: Caller;
@@ -135,6 +136,10 @@ const inputMiddleware = (): MiddlewareObj<HttpEvent, HttpResult> => ({
   before: (request) => {
     const state = stateOf(request);
     const { event } = request;
+    const scenario = event.headers['x-scenario-id'];
+    if (scenario !== undefined && !SCENARIO_ID.test(scenario)) {
+      throw validationFailed([{ path: '/headers/x-scenario-id', message: 'must match [A-Za-z0-9._:-]{1,128}' }]);
+    }
     const query = (state.route.query ?? z.object({}).strict()).safeParse(event.queryStringParameters ?? {});
     if (!query.success) throw validationFailed(zodErrors(query.error, '/query'), 'The query string is not valid.');
     state.query = query.data;
@@ -234,6 +239,8 @@ const idempotencyMiddleware = (store: IdempotencyStore, logger: Logger): Middlew
       if (request.response) await finish(stateOf(request), request.response as HttpResult);
     },
     onError: async (request) => {
+      // This handler answers (the chain stops here), so it also logs what the last resort would.
+      logUnexpected(request.error, logger);
       const response = problemResponse(request.error, currentTraceId());
       const state = states.get(request.event);
       if (state) await finish(state, response);
@@ -242,12 +249,19 @@ const idempotencyMiddleware = (store: IdempotencyStore, logger: Logger): Middlew
   };
 };
 
+/** Errors that are not domain errors are bugs or outages: log them and mark the span. */
+function logUnexpected(err: unknown, logger: Logger): void {
+  if (err instanceof DomainError) return;
+  logger.error('unhandled error', { error: err as Error });
+  const span = trace.getActiveSpan();
+  if (span) recordError(span, err);
+}
+
 /** The last resort for errors raised before the idempotency layer (access, input…). */
 const problemMiddleware = (logger: Logger): MiddlewareObj<HttpEvent, HttpResult> => ({
   onError: (request) => {
-    const err = request.error;
-    if (!(err instanceof DomainError)) logger.error('unhandled error', { error: err as Error });
-    return problemResponse(err, currentTraceId());
+    logUnexpected(request.error, logger);
+    return problemResponse(request.error, currentTraceId());
   },
 });
 
@@ -268,12 +282,9 @@ export function httpFunction(name: string, routes: Record<string, RouteDefinitio
       const state = states.get(event);
       if (!state?.caller && state?.access !== 'public') throw unauthorized();
       const scenario = event.headers['x-scenario-id'];
-      if (scenario !== undefined && !SCENARIO_ID.test(scenario)) {
-        throw validationFailed([{ path: '/headers/x-scenario-id', message: 'must match [A-Za-z0-9._:-]{1,128}' }]);
-      }
       const trace = currentTraceContext();
       const res = await state.route.handle({
-        caller: state.caller ?? { role: 'operator' },
+        caller: state.caller ?? { role: 'anonymous' },
         params: (event.pathParameters ?? {}) as Record<string, string>,
         query: state.query,
         body: state.body,

@@ -4,8 +4,62 @@
  * the two equal).
  */
 import { z } from 'zod';
+import { AGENT_EVENT_TYPES, EVENT_TYPES, type EventType } from '../core/events.ts';
+import { RULES } from '../rules.ts';
 import { ROUTES, routeKey } from './routes.ts';
-import { agentStateBody, noQuery, pageQuery, registerAgentBody, transferBody } from './schemas.ts';
+import {
+  agentId,
+  agentStateBody,
+  listBidsQuery,
+  noQuery,
+  pageQuery,
+  placeBidBody,
+  priceHistoryQuery,
+  quoteBody,
+  registerAgentBody,
+  transferBody,
+} from './schemas.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Event log and dead-letter routes (POST/GET /v1/events, GET /v1/dead-letters)
+
+const eventOptions = AGENT_EVENT_TYPES.map((type) =>
+  z.object({ type: z.literal(type), data: EVENT_TYPES[type].data }).strict(),
+);
+
+/** Body of POST /v1/events: an agent event type and its data; `source` and `agent_id` come from the caller. */
+export const agentEventBody = z.discriminatedUnion(
+  'type',
+  eventOptions as [(typeof eventOptions)[number], ...(typeof eventOptions)[number][]],
+);
+
+/** An event id as the system makes them: `ev_` and a ULID. */
+const eventId = z.string().regex(/^ev_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an event id (ev_ followed by a ULID)');
+
+export const eventsQuery = z
+  .object({
+    /** Exclusive: only events with a greater (later) id. */
+    after: eventId.optional(),
+    type: z.enum(Object.keys(EVENT_TYPES) as [EventType, ...EventType[]]).optional(),
+    agent_id: agentId.optional(),
+    scenario_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+const ruleTargets = [...new Set(RULES.map((r) => r.target))] as [string, ...string[]];
+
+export const deadLettersQuery = z
+  .object({
+    target: z.enum(ruleTargets).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
 
 interface Operation {
   summary: string;
@@ -41,6 +95,36 @@ export const OPERATIONS: Record<string, Operation> = {
     success: 201,
     idempotency: 'required',
   },
+  'POST /v1/events': {
+    summary: 'Publish an agent event (reasoning, tool calls, reflection, code changes)',
+    body: agentEventBody,
+    success: 201,
+    idempotency: 'optional',
+  },
+  'GET /v1/events': {
+    summary: 'The event log in id order: own events for agents, all for the operator',
+    query: eventsQuery,
+    success: 200,
+  },
+  'GET /v1/dead-letters': {
+    summary: 'Bus events a pipeline target gave up on, newest first',
+    query: deadLettersQuery,
+    success: 200,
+  },
+  'POST /v1/bids': {
+    summary: 'Place an all-or-nothing bundle bid in the open round; its amount is escrowed',
+    body: placeBidBody,
+    success: 201,
+    idempotency: 'required',
+  },
+  'GET /v1/bids': { summary: "The caller's bids (operator: ?agent_id=)", query: listBidsQuery, success: 200 },
+  'GET /v1/bids/{id}': { summary: 'A bid and its status', success: 200 },
+  'DELETE /v1/bids/{id}': { summary: 'Cancel a pending bid (escrow refunded)', success: 200, idempotency: 'optional' },
+  'GET /v1/rounds/{round}': { summary: "A round's state and statistics", success: 200 },
+  'POST /v1/rounds/clear': { summary: 'Clear every due round now', success: 200, idempotency: 'optional' },
+  'GET /v1/market': { summary: 'Prices, bounds, capacity, utilization, open round', success: 200 },
+  'GET /v1/market/history': { summary: 'Price series of a resource', query: priceHistoryQuery, success: 200 },
+  'POST /v1/market/quote': { summary: 'Reference and floor cost of a bundle', body: quoteBody, success: 200 },
 };
 
 const problem = { $ref: '#/components/schemas/Problem' };

@@ -6,7 +6,9 @@ import type { Caller } from './http-function.ts';
 
 export function assertSelfOrOperator(caller: Caller, agentId: string): void {
   if (caller.role === 'operator') return;
-  if (caller.agent_id !== agentId) throw forbidden('An agent can act only on its own resources.');
+  if (caller.role !== 'agent' || caller.agent_id !== agentId) {
+    throw forbidden('An agent can act only on its own resources.');
+  }
 }
 
 export function assertSelf(caller: Caller, agentId: string): void {

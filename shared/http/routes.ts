@@ -16,7 +16,7 @@ export interface RouteSpec {
   access: Access;
 }
 
-export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers'] as const;
+export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events'] as const;
 export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
 
 export const ROUTES: readonly RouteSpec[] = [
@@ -29,6 +29,18 @@ export const ROUTES: readonly RouteSpec[] = [
   { method: 'GET', path: '/v1/agents/{id}/history', fn: 'agents', access: 'authenticated' },
   { method: 'PUT', path: '/v1/agents/{id}/state', fn: 'agents', access: 'agent' },
   { method: 'POST', path: '/v1/transfers', fn: 'transfers', access: 'agent' },
+  { method: 'POST', path: '/v1/bids', fn: 'bids', access: 'agent' },
+  { method: 'GET', path: '/v1/bids', fn: 'bids', access: 'authenticated' },
+  { method: 'GET', path: '/v1/bids/{id}', fn: 'bids', access: 'authenticated' },
+  { method: 'DELETE', path: '/v1/bids/{id}', fn: 'bids', access: 'agent' },
+  { method: 'GET', path: '/v1/rounds/{round}', fn: 'rounds', access: 'authenticated' },
+  { method: 'POST', path: '/v1/rounds/clear', fn: 'rounds', access: 'operator' },
+  { method: 'GET', path: '/v1/market', fn: 'market', access: 'authenticated' },
+  { method: 'GET', path: '/v1/market/history', fn: 'market', access: 'authenticated' },
+  { method: 'POST', path: '/v1/market/quote', fn: 'market', access: 'authenticated' },
+  { method: 'POST', path: '/v1/events', fn: 'events', access: 'agent' },
+  { method: 'GET', path: '/v1/events', fn: 'events', access: 'authenticated' },
+  { method: 'GET', path: '/v1/dead-letters', fn: 'events', access: 'operator' },
 ];
 
 /** `GET /v1/agents/{id}` — the API Gateway v2 `routeKey` of a route. */

@@ -59,3 +59,47 @@ export const transferBody = z
   });
 
 export const noQuery = z.object({}).strict();
+
+/** Bid ids derive from the caller and its Idempotency-Key (see functions/http/bids.ts). */
+export const bidId = z.string().regex(/^b_[A-Za-z0-9_-]{26}$/, 'must be a bid id');
+
+/** Shape only; quantities, capacity and duration bounds are checked against the economy. */
+export const bundleSchema = z
+  .object({
+    cpu: z.number().optional(),
+    memory: z.number().optional(),
+    tokens: z.number().optional(),
+    attention: z.number().optional(),
+  })
+  .strict();
+
+export const placeBidBody = z
+  .object({
+    bundle: bundleSchema,
+    duration_seconds: z.number().int(),
+    amount: credits(),
+    beneficiary_id: agentId.optional(),
+  })
+  .strict();
+
+export const quoteBody = z.object({ bundle: bundleSchema, duration_seconds: z.number().int() }).strict();
+
+export const listBidsQuery = pageQuery
+  .extend({
+    status: z.enum(['pending', 'won', 'lost', 'cancelled']).optional(),
+    round: z
+      .string()
+      .regex(/^r_\d{1,12}$/)
+      .optional(),
+    /** Operator only: whose bids. */
+    agent_id: agentId.optional(),
+  })
+  .strict();
+
+export const priceHistoryQuery = z
+  .object({
+    resource: z.enum(['cpu', 'memory', 'tokens', 'attention']),
+    since: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .strict();

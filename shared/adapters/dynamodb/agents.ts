@@ -171,7 +171,7 @@ export class Agents {
           this.deps.ledger.guardAction<R>(grant, () => {
             throw new DomainError('conflict', 409, 'Agent id collision.');
           }),
-          this.deps.ledger.accountChange<R>(MINT_ACCOUNT, -grant.amount, undefined, grant),
+          this.deps.ledger.accountChange<R>(MINT_ACCOUNT, -grant.amount, undefined, grant.created_at),
           ...this.deps.ledger.entryActions<R>(grant),
         ]
       : [];

@@ -47,6 +47,8 @@ export interface AccountItem {
   /** Totals ever credited to and debited from an agent account (µcr). */
   total_in?: number;
   total_out?: number;
+  /** Pending bids of an agent (the `too_many_open_bids` cap). */
+  open_bids?: number;
   created_at: string;
 }
 
@@ -169,8 +171,8 @@ export class Ledger {
     assertValidTransfer(record);
     return [
       this.guardAction(record, onReplay),
-      this.accountChange<R>(record.from, -record.amount, locked.get(record.from), record),
-      this.accountChange<R>(record.to, record.amount, locked.get(record.to), record),
+      this.accountChange<R>(record.from, -record.amount, locked.get(record.from), record.created_at),
+      this.accountChange<R>(record.to, record.amount, locked.get(record.to), record.created_at),
       ...this.entryActions<R>(record),
     ];
   }
@@ -237,7 +239,7 @@ export class Ledger {
     accountId: string,
     delta: number,
     lock: (AccountSnapshot & { seqDelta?: number }) | undefined,
-    record: TransferRecord,
+    createdAt: string,
   ): TxAction<R> {
     const table = this.tableName;
     const key = keys.account(accountId);
@@ -259,7 +261,7 @@ export class Ledger {
               ':kind': 'account',
               ':id': accountId,
               ':false': false,
-              ':now': record.created_at,
+              ':now': createdAt,
               ':zero': 0,
               ':d': delta,
               ':one': 1,

@@ -1,0 +1,131 @@
+/**
+ * Bids API: place (escrow hold in the same transaction), read, list, cancel.
+ */
+import { services } from '#shared/adapters/services';
+import { DomainError, notFound, validationFailed } from '#shared/core/errors';
+import { formatCredits } from '#shared/core/money';
+import { derivedId } from '#shared/core/ports';
+import { bundleRates, floorCost } from '#shared/core/resources';
+import { roundStartMs } from '#shared/core/rounds';
+import { presentBid } from '#shared/http/bid-presenter';
+import { defineRoute, httpFunction } from '#shared/http/http-function';
+import { checkedBundle } from '#shared/http/market-input';
+import { bidId, listBidsQuery, placeBidBody } from '#shared/http/schemas';
+
+const s = services();
+
+/** Placement refusals that are recorded as `bid_rejected` before the problem is returned. */
+const RECORDED = new Set(['insufficient_balance', 'round_closed', 'too_many_open_bids']);
+
+function ownBidId(params: Record<string, string>): string {
+  const id = params.id ?? '';
+  if (!bidId.safeParse(id).success) throw validationFailed([{ path: '/path/id', message: 'not a bid id' }]);
+  return id;
+}
+
+export const handler = httpFunction(
+  'bids',
+  {
+    'POST /v1/bids': defineRoute({
+      body: placeBidBody,
+      idempotency: 'required',
+      handle: async ({ caller, body, events, event }) => {
+        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
+        const bundle = checkedBundle(body.bundle, body.duration_seconds, s.economy);
+        const id = derivedId('b', caller.agent_id, event.headers['idempotency-key'] ?? '');
+        const floor = floorCost(bundle, body.duration_seconds, s.economy);
+        if (body.amount < floor) {
+          await s.bids.recordRejection(
+            caller.agent_id,
+            { reason: 'below_reserve', required: floor, bid_id: id },
+            events,
+          );
+          throw new DomainError(
+            'below_reserve',
+            422,
+            `The bid of ${formatCredits(body.amount)} credits is below the floor cost ${formatCredits(floor)} of its bundle.`,
+            { required: formatCredits(floor) },
+          );
+        }
+        try {
+          const placed = await s.bids.place(
+            {
+              bid_id: id,
+              agent_id: caller.agent_id,
+              ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
+              bundle,
+              duration_seconds: body.duration_seconds,
+              amount: body.amount,
+              rates: bundleRates(bundle, body.duration_seconds),
+            },
+            events,
+          );
+          return {
+            status: 201,
+            body: {
+              ...presentBid(placed.bid),
+              balance: formatCredits(placed.balance),
+              round_closes_at: new Date(roundStartMs(placed.bid.round) + s.economy.round_seconds * 1000).toISOString(),
+            },
+          };
+        } catch (err) {
+          if (err instanceof DomainError && RECORDED.has(err.code)) {
+            const ext = err.extensions as { required?: number; available?: number };
+            await s.bids.recordRejection(
+              caller.agent_id,
+              {
+                reason: err.code as 'insufficient_balance' | 'round_closed' | 'too_many_open_bids',
+                ...(ext.required !== undefined && { required: Math.round(ext.required * 1e6) }),
+                ...(ext.available !== undefined && { available: Math.round(ext.available * 1e6) }),
+                bid_id: id,
+              },
+              events,
+            );
+          }
+          throw err;
+        }
+      },
+    }),
+    'GET /v1/bids': defineRoute({
+      query: listBidsQuery,
+      handle: async ({ caller, query }) => {
+        let agentId: string;
+        if (caller.role === 'agent') {
+          if (query.agent_id && query.agent_id !== caller.agent_id) {
+            throw new DomainError('forbidden', 403, 'An agent can list only its own bids.');
+          }
+          agentId = caller.agent_id;
+        } else {
+          if (!query.agent_id)
+            throw validationFailed([{ path: '/query/agent_id', message: 'required for the operator' }]);
+          agentId = query.agent_id;
+        }
+        const page = await s.bids.listForAgent(agentId, {
+          limit: query.limit,
+          ...(query.cursor && { cursor: query.cursor }),
+          ...(query.status && { status: query.status }),
+          ...(query.round && { round: query.round }),
+        });
+        return { status: 200, body: { bids: page.bids.map(presentBid), next_cursor: page.next_cursor } };
+      },
+    }),
+    'GET /v1/bids/{id}': defineRoute({
+      handle: async ({ caller, params }) => {
+        const id = ownBidId(params);
+        const bid = await s.bids.get(id);
+        // Another agent's bid is indistinguishable from a missing one: existence must not leak.
+        if (!bid || (caller.role === 'agent' && bid.agent_id !== caller.agent_id)) throw notFound(`Bid ${id}`);
+        return { status: 200, body: presentBid(bid) };
+      },
+    }),
+    'DELETE /v1/bids/{id}': defineRoute({
+      idempotency: 'optional',
+      handle: async ({ caller, params, events }) => {
+        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
+        const bid = await s.bids.cancel(ownBidId(params), caller.agent_id, events);
+        return { status: 200, body: presentBid(bid) };
+      },
+    }),
+  },
+  s,
+);

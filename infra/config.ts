@@ -1,0 +1,113 @@
+/**
+ * The stack's typed configuration, read once from CDK context (`cdk.json` or `-c key=value`)
+ * and validated before any construct is built, so a typo fails `cdk synth` with one clear line
+ * instead of deploying a half-configured stack. Every key has a documented default; only the
+ * NATS connection and the optional VPC placement differ between real deployments.
+ */
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Node } from 'constructs';
+import { z } from 'zod';
+
+/** Values `RetentionDays` accepts; CloudWatch rejects any other number of days. */
+const RETENTION_VALUES = new Set<number>(
+  Object.values(RetentionDays).filter((v): v is number => typeof v === 'number' && v !== RetentionDays.INFINITE),
+);
+
+/** `-c key=a,b` arrives as a string, `cdk.json` may hold a real array: accept both. */
+const splitList = (v: unknown) =>
+  typeof v === 'string'
+    ? v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : v;
+
+const fields = z.object({
+  /** Deployment stage; the stack is `Syntropism-<stage>`. */
+  stage: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and hyphens, starting with a letter')
+    .default('dev'),
+  /** Retention of every function's log group and of the API access log, in days. */
+  logRetentionDays: z.coerce
+    .number()
+    .refine((d) => RETENTION_VALUES.has(d), 'must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, …)')
+    .default(30),
+  /** Steady-state request rate of the whole HTTP API, requests per second. */
+  apiRateLimit: z.coerce.number().positive().default(100),
+  /** Burst of the whole HTTP API, requests. */
+  apiBurstLimit: z.coerce.number().int().positive().default(200),
+  /** How long API Gateway caches the authorizer's verdict per `Authorization` header (0 disables). */
+  authorizerCacheSeconds: z.coerce.number().int().min(0).max(3600).default(60),
+  /** Shards of the `escrow` and `burn` system accounts; fixed for the table's life. */
+  ledgerShards: z.coerce.number().int().min(1).max(100).default(16),
+  /**
+   * Name of an existing Secrets Manager secret with the NATS connection (URL and credentials).
+   * When absent the stack creates an empty secret for the operator to fill in.
+   */
+  natsSecretName: z.string().min(1).optional(),
+  /** Plain NATS URL for the bridge, for deployments whose NATS needs no credentials. */
+  natsUrl: z.string().min(1).optional(),
+  /** VPC of the NATS bridge, when NATS is only reachable privately. Requires `bridgeSubnetIds`. */
+  bridgeVpcId: z
+    .string()
+    .regex(/^vpc-[0-9a-f]+$/, 'a VPC id (vpc-…)')
+    .optional(),
+  /** Subnets of the NATS bridge (comma-separated); they need a route to NATS and to Secrets Manager. */
+  bridgeSubnetIds: z
+    .preprocess(splitList, z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'a subnet id')).min(1))
+    .optional(),
+  /** OTLP/HTTP endpoint the functions export traces to; none when absent. */
+  otlpEndpoint: z.string().url().optional(),
+  /** E-mail address subscribed to the alarm topic. */
+  alarmEmail: z.string().email().optional(),
+  /** Length of a clearing round in seconds (used by the market stage's schedule). */
+  roundSeconds: z.coerce.number().int().min(5).max(86_400).default(60),
+});
+
+const contextSchema = fields
+  .refine((c) => (c.bridgeVpcId === undefined) === (c.bridgeSubnetIds === undefined), {
+    message: 'bridgeVpcId and bridgeSubnetIds go together',
+    path: ['bridgeVpcId'],
+  })
+  .refine((c) => c.apiBurstLimit >= c.apiRateLimit, {
+    message: 'apiBurstLimit must be at least apiRateLimit',
+    path: ['apiBurstLimit'],
+  });
+
+export const CONTEXT_KEYS: readonly string[] = Object.keys(fields.shape);
+
+export interface StackConfig {
+  readonly stage: string;
+  readonly logRetention: RetentionDays;
+  readonly api: { readonly rateLimit: number; readonly burstLimit: number; readonly authorizerCacheSeconds: number };
+  readonly ledgerShards: number;
+  readonly nats: { readonly secretName?: string; readonly url?: string };
+  readonly bridgeVpc?: { readonly vpcId: string; readonly subnetIds: readonly string[] };
+  readonly otlpEndpoint?: string;
+  readonly alarmEmail?: string;
+  readonly roundSeconds: number;
+}
+
+/** Validates raw context values (keys absent or `undefined` take their defaults). */
+export function parseStackConfig(context: Readonly<Record<string, unknown>>): StackConfig {
+  const parsed = contextSchema.safeParse(context);
+  if (!parsed.success) throw new Error(`invalid CDK context: ${z.prettifyError(parsed.error)}`);
+  const c = parsed.data;
+  return {
+    stage: c.stage,
+    logRetention: c.logRetentionDays as RetentionDays,
+    api: { rateLimit: c.apiRateLimit, burstLimit: c.apiBurstLimit, authorizerCacheSeconds: c.authorizerCacheSeconds },
+    ledgerShards: c.ledgerShards,
+    nats: { secretName: c.natsSecretName, url: c.natsUrl },
+    bridgeVpc: c.bridgeVpcId && c.bridgeSubnetIds ? { vpcId: c.bridgeVpcId, subnetIds: c.bridgeSubnetIds } : undefined,
+    otlpEndpoint: c.otlpEndpoint,
+    alarmEmail: c.alarmEmail,
+    roundSeconds: c.roundSeconds,
+  };
+}
+
+/** Reads this configuration's keys from a construct tree's context. */
+export function loadStackConfig(node: Node): StackConfig {
+  return parseStackConfig(Object.fromEntries(CONTEXT_KEYS.map((key) => [key, node.tryGetContext(key)])));
+}

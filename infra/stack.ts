@@ -1,0 +1,131 @@
+/**
+ * The whole deployment, one stack per stage: the ledger table, the HTTP API and its authorizer,
+ * the event pipeline from the table's outbox to NATS, and monitoring. Everything that varies
+ * between deployments comes in through `StackConfig`; everything that must match the local stack
+ * (table, routes, rules) comes from `shared/`.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Annotations, CfnOutput, Duration, Fn, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { keys } from '#shared/table';
+import type { StackConfig } from './config.ts';
+import { EventPipeline } from './constructs/event-pipeline.ts';
+import { HttpApi } from './constructs/http-api.ts';
+import { LedgerTable } from './constructs/ledger-table.ts';
+import { Monitoring } from './constructs/monitoring.ts';
+import {
+  type FunctionEnvironment,
+  REPOSITORY_ROOT,
+  SyntropismFunction,
+  type SyntropismFunctionProps,
+} from './constructs/syntropism-function.ts';
+
+export interface SyntropismStackProps extends StackProps {
+  readonly config: StackConfig;
+  /**
+   * Folder holding `functions/`, `package-lock.json` and `node_modules/`.
+   * @default the repository root
+   */
+  readonly sourceRoot?: string;
+}
+
+export const stackName = (stage: string) => `Syntropism-${stage}`;
+
+const SERVICE_VERSION: string = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'package.json'), 'utf8')).version;
+
+export class SyntropismStack extends Stack {
+  readonly ledger: LedgerTable;
+  readonly http: HttpApi;
+  readonly outboxRelay: SyntropismFunction;
+  readonly natsBridge: SyntropismFunction;
+  readonly natsSecret: secretsmanager.ISecret;
+  readonly events: EventPipeline;
+  readonly monitoring: Monitoring;
+
+  constructor(scope: Construct, id: string, props: SyntropismStackProps) {
+    super(scope, id, { description: `Syntropism (${props.config.stage})`, ...props });
+    const { config } = props;
+
+    const environment: FunctionEnvironment = { SERVICE_VERSION };
+    if (config.otlpEndpoint) environment.OTEL_EXPORTER_OTLP_ENDPOINT = config.otlpEndpoint;
+    const functionDefaults: Omit<SyntropismFunctionProps, 'entry'> = {
+      logRetention: config.logRetention,
+      environment,
+      sourceRoot: props.sourceRoot,
+    };
+
+    this.ledger = new LedgerTable(this, 'Ledger', { ledgerShards: config.ledgerShards });
+    this.http = new HttpApi(this, 'Http', { ledger: this.ledger, config, functionDefaults });
+
+    // Reads stream records handed over by the pipe; it needs no table access of its own.
+    this.outboxRelay = new SyntropismFunction(this, 'OutboxRelayFunction', {
+      ...functionDefaults,
+      entry: 'outbox-relay.ts',
+      description: 'Pipe enrichment: outbox stream records to bus entries',
+      timeout: Duration.seconds(30),
+    });
+
+    this.natsSecret = config.nats.secretName
+      ? secretsmanager.Secret.fromSecretNameV2(this, 'NatsSecret', config.nats.secretName)
+      : new secretsmanager.Secret(this, 'NatsSecret', {
+          description: 'NATS connection of the Syntropism bridge; fill in after the first deploy',
+          // An empty object, not a generated password: the operator writes the real value and
+          // CloudFormation leaves it alone as long as this template does not change.
+          secretStringValue: SecretValue.unsafePlainText('{}'),
+        });
+
+    // Imported from attributes, not looked up, so synth stays offline. The function only needs the
+    // VPC id (for its security group); its subnets are named explicitly below.
+    const vpc = config.bridgeVpc
+      ? ec2.Vpc.fromVpcAttributes(this, 'BridgeVpc', { vpcId: config.bridgeVpc.vpcId, availabilityZones: Fn.getAzs() })
+      : undefined;
+    if (vpc) {
+      Annotations.of(this).acknowledgeWarning(
+        '@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones',
+        'subnets are selected explicitly; nothing reads the VPC zones',
+      );
+      Annotations.of(this).acknowledgeWarning(
+        '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+        'the bridge subnets only place a function; nothing reads their route tables',
+      );
+    }
+    this.natsBridge = new SyntropismFunction(this, 'NatsBridgeFunction', {
+      ...functionDefaults,
+      entry: 'nats-bridge.ts',
+      description: 'Publishes bus events to NATS JetStream',
+      // Room for a reconnect after a container thaws plus the JetStream publish acks.
+      timeout: Duration.seconds(30),
+      environment: config.nats.url ? { ...environment, NATS_URL: config.nats.url } : environment,
+      vpc,
+      vpcSubnets: config.bridgeVpc && {
+        subnets: config.bridgeVpc.subnetIds.map((subnetId) =>
+          ec2.Subnet.fromSubnetId(this, `BridgeSubnet-${subnetId}`, subnetId),
+        ),
+      },
+    })
+      .bindSecret('NATS_SECRET_ARN', this.natsSecret)
+      // It records the events it gives up on as dead letters in the table, and may touch nothing else.
+      .bindTable(this.ledger, { access: 'put', partitionKeyPrefix: keys.deadLetter('', '').PK });
+
+    this.events = new EventPipeline(this, 'Events', {
+      ledger: this.ledger,
+      outboxRelay: this.outboxRelay,
+      // `price-update` joins this map with the market stage; until then its rule is skipped.
+      ruleTargets: { 'nats-bridge': this.natsBridge },
+    });
+
+    // Last: it watches every function and dead-letter queue defined above.
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      stage: config.stage,
+      apiStage: this.http.stage,
+      alarmEmail: config.alarmEmail,
+    });
+
+    new CfnOutput(this, 'TableName', { value: this.ledger.table.tableName });
+    new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
+    new CfnOutput(this, 'NatsSecretArn', { value: this.natsSecret.secretArn });
+  }
+}

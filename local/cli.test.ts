@@ -1,0 +1,177 @@
+/**
+ * The CLI's parsing (flags, durations, defaults from the environment) and the start/stop
+ * order of background services. The end-to-end runs are in cli.e2e.test.ts.
+ */
+import { resolve } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  type BackgroundService,
+  backgroundServices,
+  formatDuration,
+  main,
+  parseAuditArgs,
+  parseDuration,
+  parseStartArgs,
+  type StackContext,
+  startBackgroundServices,
+  UsageError,
+} from './cli.ts';
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['2s', 2_000],
+    ['1.5s', 1_500],
+    ['1m', 60_000],
+    ['1h', 3_600_000],
+    [' 5s ', 5_000],
+  ])('%s → %d ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['5', 's', '-1s', '0s', '0.0001ms', '5 sec', '5S', '', '1e3ms'])('refuses %j', (text) => {
+    expect(() => parseDuration(text)).toThrow(UsageError);
+  });
+
+  it('formats back to the shortest unit', () => {
+    expect([500, 5_000, 90_000, 120_000, 7_200_000, 1_500].map(formatDuration)).toEqual([
+      '500ms',
+      '5s',
+      '90s',
+      '2m',
+      '2h',
+      '1500ms',
+    ]);
+  });
+});
+
+describe('parseStartArgs', () => {
+  it('has defaults for every flag', () => {
+    const options = parseStartArgs([], {});
+    expect(options).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      inMemory: false,
+      dataDir: resolve('.syntropism/dynamodb'),
+      roundMs: 5_000,
+      agents: 20,
+      verbose: false,
+    });
+    expect(options.seed).toMatch(/^\d+$/);
+  });
+
+  it('reads every flag', () => {
+    expect(
+      parseStartArgs(
+        ['--port', '8080', '--in-memory', '--round', '2s', '--agents', '7', '--seed', 'abc', '--verbose'],
+        {},
+      ),
+    ).toMatchObject({ port: 8080, inMemory: true, roundMs: 2_000, agents: 7, seed: 'abc', verbose: true });
+    expect(parseStartArgs(['--port=9000', '--round=500ms'], {})).toMatchObject({ port: 9000, roundMs: 500 });
+  });
+
+  it('takes the port from PORT unless --port is given', () => {
+    expect(parseStartArgs([], { PORT: '4000' }).port).toBe(4000);
+    expect(parseStartArgs(['--port', '4001'], { PORT: '4000' }).port).toBe(4001);
+    expect(parseStartArgs([], { PORT: '' }).port).toBe(3000);
+    expect(parseStartArgs(['--port', '0'], {}).port).toBe(0);
+  });
+
+  it('runs no agents with --no-agents', () => {
+    expect(parseStartArgs(['--no-agents'], {}).agents).toBe(0);
+    expect(parseStartArgs(['--agents', '0'], {}).agents).toBe(0);
+  });
+
+  it.each([
+    [['--agents', '3', '--no-agents']],
+    [['--port', '70000']],
+    [['--port', 'abc']],
+    [['--port', '-1']],
+    [['--agents', '2.5']],
+    [['--round', '5']],
+    [['--unknown']],
+    [['extra']],
+    [['--port']],
+  ])('refuses %j', (args) => {
+    expect(() => parseStartArgs(args, {})).toThrow(UsageError);
+  });
+
+  it('refuses a bad PORT', () => {
+    expect(() => parseStartArgs([], { PORT: 'eighty' })).toThrow(/invalid port/);
+  });
+});
+
+describe('parseAuditArgs', () => {
+  it('reads flags', () => {
+    expect(
+      parseAuditArgs(['--endpoint', 'http://127.0.0.1:8000', '--table', 't1', '--region', 'eu-west-1', '--json'], {}),
+    ).toEqual({ endpoint: 'http://127.0.0.1:8000', tableName: 't1', region: 'eu-west-1', json: true });
+  });
+
+  it('falls back to the environment, then to AWS defaults', () => {
+    expect(
+      parseAuditArgs([], { DYNAMODB_ENDPOINT: 'http://localhost:1', TABLE_NAME: 'env-table', AWS_REGION: 'us-west-2' }),
+    ).toEqual({ endpoint: 'http://localhost:1', tableName: 'env-table', region: 'us-west-2', json: false });
+    expect(parseAuditArgs([], {})).toEqual({ tableName: 'syntropism', json: false });
+  });
+
+  it('refuses a malformed endpoint and unknown flags', () => {
+    expect(() => parseAuditArgs(['--endpoint', 'not a url'], {})).toThrow(UsageError);
+    expect(() => parseAuditArgs(['--force'], {})).toThrow(UsageError);
+  });
+});
+
+describe('main', () => {
+  it('refuses unknown commands', async () => {
+    await expect(main(['deploy'])).rejects.toThrow(UsageError);
+  });
+
+  it('prints usage for --help', async () => {
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      expect(await main(['--help'])).toBe(0);
+      expect(await main(['start', '--help'])).toBe(0);
+      expect(String(write.mock.calls[0]?.[0])).toContain('syntropism start');
+    } finally {
+      write.mockRestore();
+    }
+  });
+});
+
+describe('background services', () => {
+  const ctx: StackContext = {
+    options: parseStartArgs(['--no-agents'], {}),
+    dynamoEndpoint: 'http://127.0.0.1:1',
+    tableName: 't',
+    natsUrl: 'nats://127.0.0.1:2',
+    operatorKey: 'k'.repeat(32),
+    apiUrl: 'http://localhost:3',
+    log: () => {},
+  };
+
+  it('are an empty list for now', () => {
+    expect(backgroundServices(ctx)).toEqual([]);
+  });
+
+  it('start in order and, when one fails, stop the started ones in reverse', async () => {
+    const order: string[] = [];
+    const service = (name: string, fail = false): BackgroundService => ({
+      name,
+      start: async () => {
+        if (fail) throw new Error('boom');
+        order.push(`start ${name}`);
+        return { stop: async () => void order.push(`stop ${name}`) };
+      },
+    });
+
+    const running = await startBackgroundServices(ctx, [service('poller'), service('clearing')]);
+    expect(running.map((s) => s.name)).toEqual(['poller', 'clearing']);
+    expect(order).toEqual(['start poller', 'start clearing']);
+
+    order.length = 0;
+    await expect(
+      startBackgroundServices(ctx, [service('poller'), service('bus'), service('bridge', true)]),
+    ).rejects.toThrow('bridge failed to start: boom');
+    expect(order).toEqual(['start poller', 'start bus', 'stop bus', 'stop poller']);
+  });
+});

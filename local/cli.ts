@@ -1,0 +1,523 @@
+/**
+ * `syntropism start | audit`: the local stack (DynamoDB Local, NATS, the HTTP API through the
+ * real handlers, background services) in one process tree that stops cleanly on Ctrl-C, and
+ * the ledger audit of a table, local or on AWS. Missing prerequisites end in one line on
+ * stderr, never a stack trace.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { formatCredits } from '#shared/core/money';
+import { DEFAULT_TABLE_NAME } from '#shared/table';
+import { createTable } from './create-table.ts';
+import { assertJava, startDynamoDbLocal } from './dynamodb-local.ts';
+import { generateOperatorKey, localHandlerEnv } from './env.ts';
+import { closeHttpServer, createHttpServer, listen, loadHandlers } from './http-server.ts';
+import { marketServices } from './market-services.ts';
+import { ensureNats } from './nats.ts';
+import { isPortFree } from './ports.ts';
+import { describeExit, type ExitInfo, PrerequisiteError } from './processes.ts';
+
+/** Printed once everything listens; scripts and tests wait for it. */
+export const READY_PREFIX = 'ready:';
+
+/** A bad command line. Its message is shown as is, with a pointer to `--help`. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** An expected failure of a command, explained by its one-line message. */
+export class CommandFailed extends Error {
+  override readonly name = 'CommandFailed';
+}
+
+const USAGE = `Usage:
+  syntropism start [options]   run the local stack (API on http://localhost:3000)
+    --port N          HTTP port (default: PORT or 3000; 0 picks a free one)
+    --host H          interface to listen on (default 127.0.0.1)
+    --in-memory       keep no data (default: .syntropism/dynamodb)
+    --round D         clearing round length, e.g. 5s, 500ms, 1m (default 5s)
+    --agents N        simulated agents (default 20)
+    --no-agents       run only the API
+    --seed S          seed of the simulation (default: random, printed)
+    --verbose         log every request
+  syntropism audit [options]   check the ledger invariants of a table
+    --endpoint URL    DynamoDB endpoint (default: DYNAMODB_ENDPOINT, else AWS)
+    --table NAME      table (default: TABLE_NAME or ${DEFAULT_TABLE_NAME})
+    --region R        AWS region (default: AWS_REGION or the SDK's default)
+    --json            print the full report as JSON`;
+
+// ---------------------------------------------------------------------------------------------
+// Command-line parsing
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `500ms`, `2s`, `1.5s`, `1m`, `1h` → milliseconds. A bare number is refused as ambiguous. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  const unit = match?.[2] === undefined ? undefined : DURATION_UNITS[match[2]];
+  if (!match || unit === undefined) {
+    throw new UsageError(`invalid duration "${text}": use a number with a unit, e.g. 500ms, 5s, 1m`);
+  }
+  const ms = Math.round(Number(match[1]) * unit);
+  if (ms <= 0) throw new UsageError(`invalid duration "${text}": must be greater than zero`);
+  return ms;
+}
+
+/** `5000` → `5s`, `500` → `500ms`, for messages. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1_000 === 0) return `${ms / 1_000}s`;
+  return `${ms}ms`;
+}
+
+function parseInteger(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`invalid ${name} "${text}": expected an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+export interface StartOptions {
+  port: number;
+  host: string;
+  inMemory: boolean;
+  /** Where DynamoDB Local keeps its file unless `inMemory`. */
+  dataDir: string;
+  roundMs: number;
+  /** Simulated agents; 0 with `--no-agents`. */
+  agents: number;
+  seed: string;
+  verbose: boolean;
+}
+
+export function parseStartArgs(args: string[], env: NodeJS.ProcessEnv = process.env): StartOptions {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'in-memory': { type: 'boolean' },
+      round: { type: 'string' },
+      agents: { type: 'string' },
+      'no-agents': { type: 'boolean' },
+      seed: { type: 'string' },
+      verbose: { type: 'boolean' },
+    },
+  });
+  if (values['no-agents'] && values.agents !== undefined) {
+    throw new UsageError('--agents and --no-agents contradict each other');
+  }
+  const portText = values.port ?? env.PORT;
+  return {
+    port: portText === undefined || portText === '' ? 3000 : parseInteger('port', portText, 0, 65_535),
+    host: values.host ?? '127.0.0.1',
+    inMemory: values['in-memory'] ?? false,
+    dataDir: resolve('.syntropism', 'dynamodb'),
+    roundMs: parseDuration(values.round ?? '5s'),
+    agents: values['no-agents'] ? 0 : parseInteger('agent count', values.agents ?? '20', 0, 100_000),
+    seed: values.seed ?? String(Math.floor(Math.random() * 2 ** 31)),
+    verbose: values.verbose ?? false,
+  };
+}
+
+export interface AuditOptions {
+  /** Absent: the SDK's default endpoint (AWS). */
+  endpoint?: string;
+  tableName: string;
+  region?: string;
+  json: boolean;
+}
+
+export function parseAuditArgs(args: string[], env: NodeJS.ProcessEnv = process.env): AuditOptions {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: {
+      endpoint: { type: 'string' },
+      table: { type: 'string' },
+      region: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const endpoint = values.endpoint ?? env.DYNAMODB_ENDPOINT;
+  if (endpoint !== undefined && !URL.canParse(endpoint)) throw new UsageError(`invalid endpoint URL "${endpoint}"`);
+  const region = values.region ?? env.AWS_REGION;
+  return {
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    tableName: values.table ?? env.TABLE_NAME ?? DEFAULT_TABLE_NAME,
+    ...(region !== undefined ? { region } : {}),
+    json: values.json ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background services (extension point)
+
+/** What the background services get to work with. */
+export interface StackContext {
+  options: StartOptions;
+  dynamoEndpoint: string;
+  tableName: string;
+  natsUrl: string;
+  operatorKey: string;
+  /** The local API's base URL, e.g. for the simulated agents. */
+  apiUrl: string;
+  log(line: string): void;
+}
+
+export interface RunningService {
+  stop(): Promise<void>;
+}
+
+export interface BackgroundService {
+  name: string;
+  start(): Promise<RunningService>;
+}
+
+/**
+ * Extension point: the services that run beside the HTTP API, in start order. Their place:
+ * the stream poller standing in for the Pipe, the local bus applying the shared rules, the
+ * NATS bridge, the price updater, the clearing timer (`ctx.options.roundMs`), the allocation
+ * sweeper, the simulated population (`ctx.options.agents`, `ctx.options.seed`). They start
+ * after the API listens and stop in reverse order before it closes.
+ */
+export function backgroundServices(ctx: StackContext): BackgroundService[] {
+  return marketServices(ctx);
+}
+
+/** Starts `services` in order; if one fails, stops those already started and rethrows. */
+export async function startBackgroundServices(
+  ctx: StackContext,
+  services: BackgroundService[] = backgroundServices(ctx),
+): Promise<Array<RunningService & { name: string }>> {
+  const running: Array<RunningService & { name: string }> = [];
+  for (const service of services) {
+    try {
+      const handle = await service.start();
+      running.push({ name: service.name, stop: () => handle.stop() });
+    } catch (error) {
+      for (const started of running.reverse()) await started.stop().catch(() => {});
+      throw new Error(`${service.name} failed to start: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return running;
+}
+
+// ---------------------------------------------------------------------------------------------
+// start
+
+/**
+ * The economy of the local stack: the operator's `SYNTROPISM_ECONOMY` (inline JSON or a file)
+ * with `round_seconds` from `--round`.
+ */
+export function localEconomy(roundMs: number, given: string | undefined): string {
+  if (roundMs % 1000 !== 0) throw new PrerequisiteError('--round must be a whole number of seconds, e.g. 2s');
+  let base: Record<string, unknown> = {};
+  if (given?.trim()) {
+    const text = given.trim().startsWith('{') ? given : readFileSync(given.trim(), 'utf8');
+    base = JSON.parse(text) as Record<string, unknown>;
+  }
+  return JSON.stringify({ ...base, round_seconds: roundMs / 1000 });
+}
+
+/** Things to stop, in reverse order of starting. Adding after stopping began stops at once. */
+class Teardown {
+  private readonly steps: Array<{ name: string; stop: () => Promise<void> }> = [];
+  private stopping: Promise<string[]> | undefined;
+
+  get started(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  add(name: string, stop: () => Promise<void>): void {
+    if (this.stopping) void stop().catch(() => {});
+    else this.steps.push({ name, stop });
+  }
+
+  /** Runs every step even if some fail; resolves with the failures, one line each. */
+  run(): Promise<string[]> {
+    this.stopping ??= (async () => {
+      const failures: string[] = [];
+      for (const step of this.steps.reverse()) {
+        try {
+          await step.stop();
+        } catch (error) {
+          failures.push(`could not stop ${step.name}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+      return failures;
+    })();
+    return this.stopping;
+  }
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Signals arriving this soon after the first are the same Ctrl-C relayed by npm/tsx. */
+const SIGNAL_ECHO_MS = 500;
+
+async function start(options: StartOptions): Promise<number> {
+  const startedAt = Date.now();
+  const teardown = new Teardown();
+  let settle: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => {
+    settle = resolve;
+  });
+  const shutdown = (code: number) => {
+    if (teardown.started) return;
+    void teardown.run().then((failures) => {
+      for (const failure of failures) err(failure);
+      if (failures.length === 0) out('stopped');
+      settle(failures.length > 0 ? 1 : code);
+    });
+  };
+
+  let firstSignalAt: number | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now();
+      out(`${signal === 'SIGINT' ? '\n' : ''}stopping (Ctrl-C again to force)…`);
+      shutdown(0);
+    } else if (Date.now() - firstSignalAt > SIGNAL_ECHO_MS) {
+      // process.exit runs the exit hooks that SIGKILL DynamoDB Local and nats-server.
+      err('forced exit');
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    // Cheap checks first, so a missing prerequisite fails before Java spends seconds starting.
+    if (options.port !== 0 && !(await isPortFree(options.port, options.host))) {
+      throw new PrerequisiteError(`port ${options.port} is already in use: stop what listens there or pass --port N`);
+    }
+    const givenKey = process.env.SYNTROPISM_OPERATOR_KEY || undefined;
+    if (givenKey !== undefined && givenKey.length < 16) {
+      throw new PrerequisiteError(
+        'SYNTROPISM_OPERATOR_KEY must be at least 16 characters (or unset it to generate one)',
+      );
+    }
+    assertJava();
+
+    const nats = await ensureNats();
+    teardown.add('NATS', nats.stop);
+    watchExit('nats-server', nats.exited, teardown, shutdown);
+
+    const dynamo = await startDynamoDbLocal(options.inMemory ? { inMemory: true } : { dataDir: options.dataDir });
+    teardown.add('DynamoDB Local', dynamo.stop);
+    watchExit('DynamoDB Local', dynamo.exited, teardown, shutdown);
+
+    const tableName = process.env.TABLE_NAME ?? DEFAULT_TABLE_NAME;
+    const raw = new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: process.env.AWS_REGION ?? 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      await createTable(raw, tableName);
+    } finally {
+      raw.destroy();
+    }
+
+    const operatorKey = givenKey ?? generateOperatorKey();
+    // Before the handlers are imported: they read their configuration at module scope.
+    Object.assign(
+      process.env,
+      localHandlerEnv({ dynamoEndpoint: dynamo.endpoint, tableName, natsUrl: nats.url, operatorKey }),
+      { SYNTROPISM_ECONOMY: localEconomy(options.roundMs, process.env.SYNTROPISM_ECONOMY) },
+    );
+    const loaded = await loadHandlers();
+    for (const path of loaded.missing) err(`warning: ${path} does not exist; its routes answer 503`);
+
+    const server = createHttpServer({
+      handlers: loaded.handlers,
+      authorizer: loaded.authorizer,
+      verbose: options.verbose,
+    });
+    let port: number;
+    try {
+      port = await listen(server, options.port, options.host);
+    } catch (error) {
+      if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
+        throw new PrerequisiteError(`port ${options.port} is already in use: stop what listens there or pass --port N`);
+      }
+      throw error;
+    }
+    teardown.add('HTTP API', () => closeHttpServer(server));
+    const host = options.host === '127.0.0.1' || options.host === '0.0.0.0' ? 'localhost' : options.host;
+    const apiUrl = `http://${host}:${port}`;
+
+    const ctx: StackContext = {
+      options,
+      dynamoEndpoint: dynamo.endpoint,
+      tableName,
+      natsUrl: nats.url,
+      operatorKey,
+      apiUrl,
+      log: out,
+    };
+    for (const service of await startBackgroundServices(ctx)) teardown.add(service.name, service.stop);
+    if (teardown.started) return done;
+
+    const dataNote = options.inMemory ? 'in memory' : `data in ${relative(process.cwd(), options.dataDir) || '.'}`;
+    out('Syntropism local stack');
+    out(`  API           ${apiUrl}`);
+    out(`  DynamoDB      ${dynamo.endpoint} (table ${tableName}, ${dataNote})`);
+    out(`  NATS          ${nats.url}${nats.spawned ? ' (started here)' : ''}`);
+    out(
+      `  operator key  ${operatorKey}${givenKey === undefined ? ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' : ''}`,
+    );
+    out(`  rounds        every ${formatDuration(options.roundMs)} (clearing, price update, events to NATS)`);
+    out(`  audit         npx syntropism audit --endpoint ${dynamo.endpoint} --table ${tableName}`);
+    out(`${READY_PREFIX} ${apiUrl} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (Ctrl-C to stop)`);
+  } catch (error) {
+    const failures = await teardown.run();
+    // A Ctrl-C during startup stops what had started; what fails after that is expected.
+    if (firstSignalAt !== undefined) return failures.length > 0 ? 1 : 0;
+    for (const failure of failures) err(failure);
+    throw error;
+  }
+  return done;
+}
+
+/** Stops the stack if a child process dies on its own. */
+function watchExit(
+  name: string,
+  exited: Promise<ExitInfo> | undefined,
+  teardown: Teardown,
+  shutdown: (code: number) => void,
+): void {
+  void exited?.then((info) => {
+    if (teardown.started) return;
+    err(`${name} exited unexpectedly (${describeExit(info)}); stopping`);
+    shutdown(1);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// audit
+
+async function audit(options: AuditOptions): Promise<number> {
+  const { auditLedger } = await import('#shared/adapters/dynamodb/audit');
+  const raw = new DynamoDBClient({
+    ...(options.region !== undefined ? { region: options.region } : {}),
+    ...(options.endpoint !== undefined
+      ? {
+          endpoint: options.endpoint,
+          // DynamoDB Local accepts any credentials; a shell without AWS settings still works.
+          region: options.region ?? 'us-east-1',
+          credentials: {
+            accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
+            secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
+          },
+        }
+      : {}),
+    maxAttempts: 3,
+  });
+  const client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  const where = `table ${options.tableName}${options.endpoint ? ` at ${options.endpoint}` : ''}`;
+  try {
+    const report = await auditLedger({ client, tableName: options.tableName });
+    if (options.json) {
+      out(JSON.stringify(report, null, 2));
+    } else {
+      out(`audit of ${where}: ${report.ok ? 'OK' : `${report.problems.length} problem(s)`}`);
+      out(`  ${report.accounts} accounts, ${report.transfers} transfers, ${report.entries} entries`);
+      const t = report.totals;
+      const credits = (micros: number) => (Number.isSafeInteger(micros) ? formatCredits(micros) : micros);
+      out(
+        `  credits: minted ${credits(t.minted)}, burned ${credits(t.burned)}, escrowed ${credits(t.escrowed)}, ` +
+          `held by agents ${credits(t.agents)}, sum of balances ${credits(t.sum_of_balances)}`,
+      );
+      for (const problem of report.problems) out(`  problem: ${problem}`);
+    }
+    return report.ok ? 0 : 1;
+  } catch (error) {
+    throw new CommandFailed(`audit of ${where} failed: ${describeAwsError(error)}`);
+  } finally {
+    client.destroy();
+    raw.destroy();
+  }
+}
+
+function describeAwsError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error.name === 'ResourceNotFoundException') return 'the table does not exist';
+  const code = 'code' in error ? String(error.code) : '';
+  if (code === 'ECONNREFUSED') return 'nothing answers at the endpoint (is the local stack running?)';
+  return `${error.name}: ${error.message.split('\n')[0]}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry point
+
+/** Runs one command; resolves with the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  // Node 20 is a supported engine of this project (package.json `engines`); the SDK's notice
+  // that its future releases need Node 22 is not something a user of the CLI can act on.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    err(USAGE);
+    return 1;
+  }
+  if (command === '--help' || command === '-h' || command === 'help') {
+    out(USAGE);
+    return 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out(USAGE);
+    return 0;
+  }
+  if (command === 'start') return start(parseStartArgs(rest));
+  if (command === 'audit') return audit(parseAuditArgs(rest));
+  throw new UsageError(`unknown command "${command}"`);
+}
+
+/** Runs the CLI and exits; expected failures print one line, unexpected ones too unless --verbose. */
+export function runCli(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      if (error instanceof UsageError) {
+        err(`syntropism: ${error.message} (see syntropism --help)`);
+      } else if (error instanceof PrerequisiteError || error instanceof CommandFailed) {
+        err(error.message);
+      } else if (argv.includes('--verbose') || process.env.DEBUG) {
+        err(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      } else {
+        err(`syntropism: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      process.exit(1);
+    },
+  );
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) runCli(process.argv.slice(2));

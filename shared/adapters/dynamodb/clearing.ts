@@ -1,0 +1,609 @@
+/**
+ * Clearing (the allocation scheduler) on DynamoDB. For one round:
+ *   1. claim it: `open → clearing` with a lease (conditional: exactly one clearer wins; a
+ *      crashed clearer's round is taken over once its lease has expired), fixing the clearing
+ *      time and the price basis in the round item;
+ *   2. read every bid of the round (consistent query of the round's partitions) and the
+ *      allocations still active at the clearing time, minus this round's own;
+ *   3. decide with the pure kernel (deterministic: a rerun computes the same decision);
+ *   4. settle every still-pending bid exactly once, in transactions of at most 100 actions:
+ *      winners' escrow posted to burn + allocation + bid `won`; losers' escrow voided + bid
+ *      `lost`; each conditioned on the bid being `pending`;
+ *   5. mark the round `cleared` with its statistics and emit `auction_cleared`.
+ * A crash anywhere leaves a state from which running the clearing again finishes the job.
+ */
+
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
+import type { Envelope, EventContext } from '../../core/events.ts';
+import { makeEvent } from '../../core/events.ts';
+import type { TransferRecord } from '../../core/ledger.ts';
+import type { EconomyConfig } from '../../core/market-config.ts';
+import { formatCredits, micros } from '../../core/money.ts';
+import { derivedId, type Runtime } from '../../core/ports.ts';
+import { capacityOf, type PerResource, RESOURCES } from '../../core/resources.ts';
+import { closedWindowsSince, type RoundWindow } from '../../core/rounds.ts';
+import { keys } from '../../table.ts';
+import type { BidItem, Bids, RoundBid } from './bids.ts';
+import type { TableRef } from './client.ts';
+import { bidAggregate, resolveTransferId } from './escrow.ts';
+import type { Ledger } from './ledger.ts';
+import { outboxAction } from './outbox.ts';
+import { MAX_TRANSACTION_ACTIONS, type TxAction, type TxRunner } from './transaction.ts';
+
+/** A clearer holds a round this long; a crashed clearer's round is resumed after it. */
+export const CLEARING_LEASE_MS = 60_000;
+/** Catch-up bound: after downtime, at most this many past windows are cleared. */
+export const MAX_CATCH_UP_WINDOWS = 100;
+
+export interface RoundSummary {
+  round: string;
+  bids: number;
+  winners: number;
+  losers: number;
+  revenue: number;
+  resumed: boolean;
+}
+
+export interface ClearingFaults {
+  /** Called after each committed settlement transaction with the number of bids settled so far. */
+  afterSettlement?: (settled: number) => void | Promise<void>;
+}
+
+export interface ClearingDeps {
+  table: TableRef;
+  tx: TxRunner;
+  ledger: Ledger;
+  bids: Bids;
+  runtime: Runtime;
+  economy: EconomyConfig;
+  /** Current posted prices (the price basis of a round's statistics). */
+  prices: () => Promise<PerResource>;
+  faults?: ClearingFaults;
+  /** Upper bound of bids per settlement transaction (actions also stay ≤ 100). */
+  maxBidsPerTransaction?: number;
+}
+
+interface RoundItem {
+  round_id: string;
+  state: 'open' | 'clearing' | 'cleared';
+  starts_at_ms: number;
+  closes_at_ms: number;
+  bid_count?: number;
+  clearing_at_ms?: number;
+  clearer?: string;
+  price_basis?: PerResource;
+  seq?: number;
+}
+
+export class Clearing {
+  constructor(private readonly deps: ClearingDeps) {}
+
+  private get tableName() {
+    return this.deps.table.tableName;
+  }
+
+  /** Clears every round whose window has closed and that is not cleared yet (catch-up included). */
+  async clearDue(ctx: EventContext = {}): Promise<RoundSummary[]> {
+    const now = this.deps.runtime.clock.now();
+    const R = this.deps.economy.round_seconds;
+    const cursor = await this.readCursor();
+    const windows = new Map<string, RoundWindow>();
+    for (const w of closedWindowsSince(cursor, now, R, MAX_CATCH_UP_WINDOWS)) windows.set(w.round, w);
+    for (const w of await this.unclearedRounds(now)) windows.set(w.round, w);
+    const due = [...windows.values()].sort((a, b) => a.starts_at_ms - b.starts_at_ms);
+    const out: RoundSummary[] = [];
+    for (const w of due) {
+      const summary = await this.clearRound(w, ctx);
+      if (summary) out.push(summary);
+    }
+    const last = due.at(-1);
+    if (last) await this.advanceCursor(last.starts_at_ms);
+    return out;
+  }
+
+  /** Clears one round; undefined when another clearer holds it or it is already cleared. */
+  async clearRound(window: RoundWindow, ctx: EventContext = {}): Promise<RoundSummary | undefined> {
+    const now = this.deps.runtime.clock.now();
+    if (window.closes_at_ms > now) throw new RangeError(`round ${window.round} is still open`);
+    const clearer = this.deps.runtime.ids.next('clr');
+    const claimed = await this.claim(window, clearer, now);
+    if (!claimed) return undefined;
+    const round = claimed.item;
+    const clearingAt = round.clearing_at_ms ?? now;
+    const roundCtx: EventContext = { ...ctx, correlation_id: window.round };
+
+    const all = await this.deps.bids.ofRound(window.round);
+    if (all.length !== (round.bid_count ?? 0)) {
+      // Every placement increments the count in the same transaction as its membership item,
+      // and the count no longer moves once the round is clearing: a mismatch is a bug.
+      throw new Error(`round ${window.round}: ${all.length} bids read, ${round.bid_count ?? 0} placed`);
+    }
+    const bids = all.filter((b) => b.status !== 'cancelled');
+    const capacity = capacityOf(this.deps.economy);
+    const supply = remainingSupply(capacity, await this.activeRates(clearingAt, window.round));
+    const prices = round.price_basis ?? (await this.deps.prices());
+    const decision = clear(
+      bids.map((b) => ({
+        bid_id: b.bid_id,
+        amount: b.amount,
+        placed_at: b.placed_at_ms,
+        duration_seconds: b.duration_seconds,
+        rates: b.rates,
+      })),
+      { capacity, supply, prices },
+      this.deps.economy.clearing.policy,
+    );
+    await this.settle(window, bids, decision, clearingAt, roundCtx);
+    await this.finish(window, clearer, decision, prices, roundCtx);
+    return {
+      round: window.round,
+      bids: decision.bids,
+      winners: decision.winner_count,
+      losers: decision.loser_count,
+      revenue: formatCredits(decision.revenue),
+      resumed: claimed.resumed,
+    };
+  }
+
+  // ------------------------------------------------------------------ steps
+
+  private async claim(
+    w: RoundWindow,
+    clearer: string,
+    now: number,
+  ): Promise<{ item: RoundItem; resumed: boolean } | undefined> {
+    const basis = await this.deps.prices();
+    try {
+      const out = await this.deps.table.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.round(w.round),
+          UpdateExpression:
+            'SET #state = :clearing, clearer = :me, lease_until = :lease, clearing_at_ms = if_not_exists(clearing_at_ms, :now), price_basis = if_not_exists(price_basis, :basis), kind = :kind, round_id = :round, starts_at_ms = :s, closes_at_ms = :c, bid_count = if_not_exists(bid_count, :zero), seq = if_not_exists(seq, :zero), GSI2PK = :gpk, GSI2SK = :round',
+          // Exactly one clearer: the round is open (or has no item yet), or its clearer's lease expired.
+          ConditionExpression:
+            'attribute_not_exists(#state) OR #state = :open OR (#state = :clearing AND lease_until < :now)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':clearing': 'clearing',
+            ':open': 'open',
+            ':me': clearer,
+            ':lease': now + CLEARING_LEASE_MS,
+            ':now': now,
+            ':basis': basis,
+            ':kind': 'round',
+            ':round': w.round,
+            ':s': w.starts_at_ms,
+            ':c': w.closes_at_ms,
+            ':zero': 0,
+            ':gpk': keys.unclearedRoundsIndex(w.round).GSI2PK,
+          },
+          ReturnValues: 'ALL_OLD',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      const old = out.Attributes as RoundItem | undefined;
+      const item: RoundItem = {
+        round_id: w.round,
+        state: 'clearing',
+        starts_at_ms: w.starts_at_ms,
+        closes_at_ms: w.closes_at_ms,
+        bid_count: old?.bid_count ?? 0,
+        clearing_at_ms: old?.clearing_at_ms ?? now,
+        clearer,
+        price_basis: old?.price_basis ?? basis,
+        seq: old?.seq ?? 0,
+      };
+      return { item, resumed: old?.state === 'clearing' };
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw err;
+    }
+  }
+
+  /** Rates of allocations active at `at`, excluding the round's own (a resumed clearing). */
+  private async activeRates(at: number, round: string): Promise<Partial<PerResource>[]> {
+    const out: Partial<PerResource>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.deps.table.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'PK = :p AND SK > :from',
+          ExpressionAttributeValues: { ':p': keys.activeAllocationsPartition, ':from': keys.activeAllocationsFrom(at) },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        if (item.round !== round && Number(item.starts_at_ms) <= at) out.push(item.rates as Partial<PerResource>);
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+
+  private async settle(
+    w: RoundWindow,
+    bids: RoundBid[],
+    decision: ClearingDecision,
+    clearingAt: number,
+    ctx: EventContext,
+  ): Promise<void> {
+    const byId = new Map(bids.map((b) => [b.bid_id, b]));
+    const outcomes: { bid: RoundBid; won: boolean; reason?: 'outbid' | 'insufficient_supply' }[] = [];
+    for (const id of decision.winners) {
+      const bid = byId.get(id);
+      if (bid?.status === 'pending') outcomes.push({ bid, won: true });
+    }
+    for (const l of decision.losers) {
+      const bid = byId.get(l.bid_id);
+      if (bid?.status === 'pending') outcomes.push({ bid, won: false, reason: l.reason });
+    }
+    let settled = 0;
+    const maxBids = this.deps.maxBidsPerTransaction ?? Number.POSITIVE_INFINITY;
+    let i = 0;
+    while (i < outcomes.length) {
+      // Fill a transaction: each bid's own actions plus the shared account updates it adds.
+      const batch: typeof outcomes = [];
+      const shared = new Set<string>();
+      let own = 0;
+      while (i < outcomes.length && batch.length < maxBids) {
+        const o = outcomes[i];
+        if (!o) break;
+        const extra = [
+          this.deps.ledger.escrowAccount(o.bid.bid_id),
+          o.won ? this.deps.ledger.burnAccount(o.bid.bid_id) : '',
+          o.bid.agent_id,
+        ].filter((a) => a && !shared.has(a));
+        const size = own + (o.won ? 7 : 5) + shared.size + extra.length + 1;
+        if (size > MAX_TRANSACTION_ACTIONS && batch.length > 0) break;
+        batch.push(o);
+        own += o.won ? 7 : 5;
+        for (const a of extra) shared.add(a);
+        i++;
+      }
+      await this.settleBatch(w, batch, clearingAt, ctx);
+      settled += batch.length;
+      await this.deps.faults?.afterSettlement?.(settled);
+    }
+  }
+
+  private async settleBatch(
+    w: RoundWindow,
+    batch: { bid: RoundBid; won: boolean; reason?: 'outbid' | 'insufficient_supply' }[],
+    clearingAt: number,
+    ctx: EventContext,
+  ): Promise<void> {
+    const { ledger, runtime } = this.deps;
+    const t = this.tableName;
+    await this.deps.tx.run<void>(`settle ${w.round}`, async (attempt) => {
+      // After a failed attempt, drop the bids someone else settled meanwhile.
+      const current = attempt === 0 ? batch : await this.stillPending(batch);
+      if (current.length === 0) return { done: undefined };
+      const actions: TxAction<void>[] = [];
+      const events: Envelope[] = [];
+      const deltas = new Map<string, { balance: number; open_bids: number; total_in: number }>();
+      const delta = (id: string) => {
+        let d = deltas.get(id);
+        if (!d) {
+          d = { balance: 0, open_bids: 0, total_in: 0 };
+          deltas.set(id, d);
+        }
+        return d;
+      };
+      const startsAt = new Date(clearingAt).toISOString();
+      const settledAt = new Date(runtime.clock.now()).toISOString();
+      for (const { bid, won, reason } of current) {
+        const escrow = ledger.escrowAccount(bid.bid_id);
+        const to = won ? ledger.burnAccount(bid.bid_id) : bid.agent_id;
+        const record: TransferRecord = {
+          transfer_id: resolveTransferId(bid.bid_id),
+          from: escrow,
+          to,
+          amount: micros(bid.amount),
+          purpose: won ? 'resource_burn' : 'escrow_refund',
+          reference: bid.bid_id,
+          created_at: settledAt,
+        };
+        delta(escrow).balance -= bid.amount;
+        delta(to).balance += bid.amount;
+        if (!won) delta(to).total_in += bid.amount;
+        delta(bid.agent_id).open_bids -= 1;
+        actions.push(
+          ledger.guardAction<void>(record, () => undefined),
+          ...ledger.entryActions<void>(record),
+        );
+        const aggregate = bidAggregate(bid.bid_id);
+        events.push(
+          ledger.transferEvent(record, ctx, {
+            ...(won ? {} : { agent_id: bid.agent_id }),
+            aggregate,
+            sequence: bid.seq + 1,
+          }),
+        );
+        const allocationId = derivedId('al', bid.bid_id);
+        const endsAt = clearingAt + bid.duration_seconds * 1000;
+        const status = won ? 'won' : 'lost';
+        const bidUpdate = (key: Record<string, string>, label: string): TxAction<void> => ({
+          label,
+          item: {
+            Update: {
+              TableName: t,
+              Key: key,
+              UpdateExpression: `SET #status = :status, seq = :seq, settled_at = :at${won ? ', allocation_id = :al' : ', reason = :reason'}`,
+              // Each bid settles exactly once.
+              ConditionExpression: '#status = :pending',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: {
+                ':status': status,
+                ':pending': 'pending',
+                ':seq': bid.seq + 2,
+                ':at': settledAt,
+                ...(won ? { ':al': allocationId } : { ':reason': reason ?? 'outbid' }),
+              },
+            },
+          },
+          onConditionFailed: () => ({ kind: 'retry' }),
+        });
+        actions.push(
+          bidUpdate(keys.bid(bid.bid_id), 'bid pending'),
+          bidUpdate(keys.roundBid(w.round, bid.shard, bid.bid_id), 'membership pending'),
+        );
+        if (won) {
+          const allocation = {
+            allocation_id: allocationId,
+            bid_id: bid.bid_id,
+            round: w.round,
+            agent_id: bid.beneficiary_id,
+            payer_id: bid.agent_id,
+            bundle: bid.bundle,
+            duration_seconds: bid.duration_seconds,
+            rates: bid.rates,
+            cost: bid.amount,
+            starts_at: startsAt,
+            starts_at_ms: clearingAt,
+            ends_at: new Date(endsAt).toISOString(),
+            ends_at_ms: endsAt,
+            tokens_remaining: bid.bundle.tokens ?? 0,
+            tokens_used: 0,
+            status: 'active',
+          };
+          actions.push(
+            {
+              label: 'allocation',
+              item: {
+                Put: {
+                  TableName: t,
+                  Item: {
+                    ...keys.allocation(allocationId),
+                    ...keys.agentAllocationsIndex(bid.beneficiary_id, allocationId),
+                    kind: 'allocation',
+                    ...allocation,
+                  },
+                },
+              },
+            },
+            {
+              label: 'active allocation',
+              item: {
+                Put: {
+                  TableName: t,
+                  Item: {
+                    ...keys.activeAllocation(endsAt, allocationId),
+                    kind: 'active_allocation',
+                    allocation_id: allocationId,
+                    round: w.round,
+                    rates: bid.rates,
+                    starts_at_ms: clearingAt,
+                    ends_at_ms: endsAt,
+                    // Only range queries from "now" read it; it can go a day after it ended.
+                    expires_at: Math.floor(endsAt / 1000) + 86_400,
+                  },
+                },
+              },
+            },
+          );
+          events.push(
+            makeEvent(
+              runtime,
+              {
+                type: 'resources_allocated',
+                agent_id: bid.beneficiary_id,
+                aggregate,
+                sequence: bid.seq + 2,
+                data: {
+                  bid_id: bid.bid_id,
+                  allocation_id: allocationId,
+                  agent_id: bid.beneficiary_id,
+                  bundle: bid.bundle,
+                  duration_seconds: bid.duration_seconds,
+                  cost: formatCredits(bid.amount),
+                  starts_at: startsAt,
+                  ends_at: allocation.ends_at,
+                },
+              },
+              ctx,
+            ),
+          );
+        } else {
+          events.push(
+            makeEvent(
+              runtime,
+              {
+                type: 'bid_rejected',
+                agent_id: bid.agent_id,
+                aggregate,
+                sequence: bid.seq + 2,
+                data: { agent_id: bid.agent_id, reason: reason ?? 'outbid', bid_id: bid.bid_id },
+              },
+              ctx,
+            ),
+          );
+        }
+      }
+      // One update per account item (a transaction may touch an item once).
+      for (const [accountId, d] of deltas) {
+        if (accountId.startsWith('escrow#') || accountId.startsWith('burn#')) {
+          actions.push(ledger.accountChange<void>(accountId, d.balance, undefined, settledAt));
+        } else {
+          actions.push({
+            label: `account ${accountId}`,
+            item: {
+              Update: {
+                TableName: t,
+                Key: keys.account(accountId),
+                UpdateExpression: 'ADD balance :b, open_bids :o, total_in :ti, version :one',
+                ConditionExpression: 'attribute_exists(PK)',
+                ExpressionAttributeValues: { ':b': d.balance, ':o': d.open_bids, ':ti': d.total_in, ':one': 1 },
+              },
+            },
+          });
+        }
+      }
+      actions.push(outboxAction<void>(t, events, runtime.clock.now()));
+      return { actions, result: () => undefined };
+    });
+  }
+
+  private async stillPending<T extends { bid: RoundBid }>(batch: T[]): Promise<T[]> {
+    const out = await this.deps.table.doc.send(
+      new BatchGetCommand({
+        RequestItems: {
+          [this.tableName]: { Keys: batch.map((b) => keys.bid(b.bid.bid_id)), ConsistentRead: true },
+        },
+      }),
+    );
+    const pending = new Set(
+      ((out.Responses?.[this.tableName] ?? []) as BidItem[]).filter((b) => b.status === 'pending').map((b) => b.bid_id),
+    );
+    return batch.filter((b) => pending.has(b.bid.bid_id));
+  }
+
+  private async finish(
+    w: RoundWindow,
+    clearer: string,
+    decision: ClearingDecision,
+    prices: PerResource,
+    ctx: EventContext,
+  ): Promise<void> {
+    const { runtime } = this.deps;
+    const t = this.tableName;
+    const round = (v: PerResource) => Object.fromEntries(RESOURCES.map((r) => [r, v[r]])) as PerResource;
+    await this.deps.tx.run<void>(`finish ${w.round}`, async () => {
+      const seq = await this.roundSeq(w.round);
+      const event = makeEvent(
+        runtime,
+        {
+          type: 'auction_cleared',
+          aggregate: `round:${w.round}`,
+          sequence: seq + 1,
+          data: {
+            round: w.round,
+            bids: decision.bids,
+            winners: decision.winner_count,
+            losers: decision.loser_count,
+            revenue: formatCredits(decision.revenue),
+            utilization: round(decision.utilization),
+            clearing_prices: decision.clearing_prices,
+            requested: round(decision.requested),
+            capacity: round(decision.capacity),
+            insufficient: round(decision.insufficient),
+          },
+        },
+        ctx,
+      );
+      return {
+        actions: [
+          {
+            label: 'round cleared',
+            item: {
+              Update: {
+                TableName: t,
+                Key: keys.round(w.round),
+                UpdateExpression:
+                  'SET #state = :cleared, seq = :seq, stats = :stats, cleared_at_ms = :now REMOVE GSI2PK, GSI2SK, lease_until',
+                ConditionExpression: '#state = :clearing AND clearer = :me',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: {
+                  ':cleared': 'cleared',
+                  ':clearing': 'clearing',
+                  ':me': clearer,
+                  ':seq': seq + 1,
+                  ':now': runtime.clock.now(),
+                  ':stats': { ...event.data, price_basis: prices },
+                },
+              },
+            },
+            onConditionFailed: () => ({
+              kind: 'fail',
+              error: new Error(`round ${w.round} was taken over by another clearer`),
+            }),
+          },
+          outboxAction<void>(t, [event], runtime.clock.now()),
+        ],
+        result: () => undefined,
+      };
+    });
+  }
+
+  private async roundSeq(round: string): Promise<number> {
+    const out = await this.deps.table.doc.send(
+      new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: [keys.round(round)], ConsistentRead: true } } }),
+    );
+    return Number(out.Responses?.[this.tableName]?.[0]?.seq ?? 0);
+  }
+
+  private async readCursor(): Promise<number | undefined> {
+    const out = await this.deps.table.doc.send(
+      new BatchGetCommand({
+        RequestItems: { [this.tableName]: { Keys: [keys.clearingCursor()], ConsistentRead: true } },
+      }),
+    );
+    const v = out.Responses?.[this.tableName]?.[0]?.last_start_ms;
+    return typeof v === 'number' ? v : undefined;
+  }
+
+  private async advanceCursor(startMs: number): Promise<void> {
+    await this.deps.table.doc
+      .send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.clearingCursor(),
+          UpdateExpression: 'SET last_start_ms = :s, kind = :kind',
+          ConditionExpression: 'attribute_not_exists(last_start_ms) OR last_start_ms < :s',
+          ExpressionAttributeValues: { ':s': startMs, ':kind': 'clearing_cursor' },
+        }),
+      )
+      .catch((err: unknown) => {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
+  }
+
+  /** Rounds with bids not yet cleared whose window has closed (sparse index; catch-up). */
+  private async unclearedRounds(now: number): Promise<RoundWindow[]> {
+    const out: RoundWindow[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.deps.table.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'GSI2',
+          KeyConditionExpression: 'GSI2PK = :p',
+          ExpressionAttributeValues: { ':p': 'ROUNDS#UNCLEARED' },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const closes = Number(item.closes_at_ms);
+        if (closes <= now) {
+          out.push({ round: String(item.round_id), starts_at_ms: Number(item.starts_at_ms), closes_at_ms: closes });
+        }
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return out;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Prices on DynamoDB: the current prices of all resources in one item (updated atomically once
+ * per round), their history per resource, and the price update applied when a round's
+ * `auction_cleared` is delivered — idempotent per round: a replayed or out-of-date round
+ * changes nothing.
+ */
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Envelope, EventContext } from '../../core/events.ts';
+import { makeEvent } from '../../core/events.ts';
+import type { EconomyConfig } from '../../core/market-config.ts';
+import type { Runtime } from '../../core/ports.ts';
+import { type PriceUpdate, pricesAfter, updatePrices } from '../../core/pricing.ts';
+import { initialPrices, type PerResource, RESOURCES, type Resource } from '../../core/resources.ts';
+import { roundStartMs } from '../../core/rounds.ts';
+import { keys } from '../../table.ts';
+import type { TableRef } from './client.ts';
+import { outboxAction } from './outbox.ts';
+import type { TxAction, TxRunner } from './transaction.ts';
+
+export interface MarketState {
+  prices: PerResource;
+  /** Utilization after the last cleared round. */
+  utilization: PerResource;
+  last_round: string | null;
+  updated_at: string | null;
+}
+
+export interface PricePoint {
+  resource: Resource;
+  round: string;
+  price: number;
+  old_price: number;
+  utilization: number;
+  reason: PriceUpdate['reason'];
+  timestamp: string;
+}
+
+interface PricesItem {
+  prices: PerResource;
+  utilization: PerResource;
+  last_round: string;
+  last_round_start_ms: number;
+  /** Event sequence per resource aggregate (`market:<resource>`). */
+  seqs: PerResource;
+  updated_at: string;
+}
+
+export class Market {
+  constructor(private readonly deps: { table: TableRef; tx: TxRunner; runtime: Runtime; economy: EconomyConfig }) {}
+
+  private get tableName() {
+    return this.deps.table.tableName;
+  }
+
+  private async item(): Promise<PricesItem | undefined> {
+    const out = await this.deps.table.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.prices(), ConsistentRead: true }),
+    );
+    return out.Item as PricesItem | undefined;
+  }
+
+  async state(): Promise<MarketState> {
+    const item = await this.item();
+    const zero = Object.fromEntries(RESOURCES.map((r) => [r, 0])) as PerResource;
+    return {
+      prices: item?.prices ?? initialPrices(this.deps.economy),
+      utilization: item?.utilization ?? zero,
+      last_round: item?.last_round ?? null,
+      updated_at: item?.updated_at ?? null,
+    };
+  }
+
+  async prices(): Promise<PerResource> {
+    return (await this.state()).prices;
+  }
+
+  /** Applies the price update of a cleared round; returns the updates, or [] when already applied. */
+  async applyRound(cleared: Envelope<'auction_cleared'>, ctx: EventContext = {}): Promise<PriceUpdate[]> {
+    const d = cleared.data;
+    const start = roundStartMs(d.round);
+    if (!d.requested || !d.capacity) throw new Error(`auction_cleared of ${d.round} lacks requested/capacity`);
+    const stats = {
+      requested: d.requested as PerResource,
+      capacity: d.capacity as PerResource,
+      utilization: d.utilization as PerResource,
+      clearing_prices: d.clearing_prices as PerResource<number | null>,
+      ...(d.insufficient && { insufficient: d.insufficient as PerResource }),
+    };
+    return this.deps.tx.run<PriceUpdate[]>(`price update ${d.round}`, async () => {
+      const item = await this.item();
+      if (item && item.last_round_start_ms >= start) return { done: [] };
+      const current = item?.prices ?? initialPrices(this.deps.economy);
+      const updates = updatePrices(current, stats, this.deps.economy);
+      const next = pricesAfter(updates, current);
+      const now = this.deps.runtime.clock.now();
+      const at = new Date(now).toISOString();
+      const seqs = item?.seqs ?? (Object.fromEntries(RESOURCES.map((r) => [r, 0])) as PerResource);
+      const events = updates.map((u) =>
+        makeEvent(
+          this.deps.runtime,
+          {
+            type: 'price_update',
+            aggregate: `market:${u.resource}`,
+            sequence: seqs[u.resource] + 1,
+            causation_id: cleared.event_id,
+            data: { ...u, round: d.round },
+          },
+          {
+            ...ctx,
+            correlation_id: d.round,
+            ...(cleared.trace && { trace: cleared.trace }),
+            ...(cleared.scenario_id && { scenario_id: cleared.scenario_id }),
+          },
+        ),
+      );
+      const newItem: PricesItem = {
+        prices: next,
+        utilization: stats.utilization,
+        last_round: d.round,
+        last_round_start_ms: start,
+        seqs: Object.fromEntries(RESOURCES.map((r) => [r, seqs[r] + 1])) as PerResource,
+        updated_at: at,
+      };
+      const actions: TxAction<PriceUpdate[]>[] = [
+        {
+          label: 'prices',
+          item: {
+            Put: {
+              TableName: this.tableName,
+              Item: { ...keys.prices(), kind: 'prices', ...newItem },
+              // Idempotent per round, and never moves backwards to an older round.
+              ConditionExpression: 'attribute_not_exists(PK) OR last_round_start_ms < :start',
+              ExpressionAttributeValues: { ':start': start },
+            },
+          },
+          onConditionFailed: () => ({ kind: 'done', result: [] }),
+        },
+        ...updates.map(
+          (u): TxAction<PriceUpdate[]> => ({
+            label: `history ${u.resource}`,
+            item: {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...keys.priceHistory(u.resource, start),
+                  kind: 'price_history',
+                  resource: u.resource,
+                  round: d.round,
+                  price: u.new_price,
+                  old_price: u.old_price,
+                  utilization: u.utilization,
+                  reason: u.reason,
+                  timestamp: at,
+                },
+              },
+            },
+          }),
+        ),
+        outboxAction<PriceUpdate[]>(this.tableName, events, now),
+      ];
+      return { actions, result: () => updates };
+    });
+  }
+
+  async history(resource: Resource, opts: { sinceMs?: number; limit: number }): Promise<PricePoint[]> {
+    const out = await this.deps.table.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'PK = :p AND SK >= :since',
+        ExpressionAttributeValues: {
+          ':p': keys.priceHistory(resource, 0).PK,
+          ':since': keys.priceHistory(resource, opts.sinceMs ?? 0).SK,
+        },
+        ScanIndexForward: false,
+        Limit: opts.limit,
+      }),
+    );
+    return (out.Items ?? []).map((i) => ({
+      resource,
+      round: String(i.round),
+      price: Number(i.price),
+      old_price: Number(i.old_price),
+      utilization: Number(i.utilization),
+      reason: i.reason as PriceUpdate['reason'],
+      timestamp: String(i.timestamp),
+    }));
+  }
+}

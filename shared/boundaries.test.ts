@@ -1,0 +1,66 @@
+/**
+ * Keeps the architecture honest: the pure core imports no AWS SDK, middy, NATS, OpenTelemetry
+ * or adapter; `infra/` imports only the pure data modules of `shared/`, never runtime code.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..');
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return files(path);
+    return name.endsWith('.ts') && !name.endsWith('.test.ts') ? [path] : [];
+  });
+}
+
+function imports(path: string): string[] {
+  const text = readFileSync(path, 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)[^'"]*from\s+['"]([^'"]+)['"]/gm)].map((m) => m[1] ?? '');
+}
+
+describe('module boundaries', () => {
+  it('the core imports only the core, zod and node built-ins', () => {
+    const offenders: string[] = [];
+    for (const file of files(join(root, 'shared/core'))) {
+      for (const spec of imports(file)) {
+        const ok = spec.startsWith('./') || spec === 'zod' || spec.startsWith('node:') || spec === 'ulidx';
+        if (!ok) offenders.push(`${relative(root, file)} imports ${spec}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('infra imports no runtime code', () => {
+    const allowedShared = [
+      'shared/table',
+      'shared/rules',
+      'shared/http/routes',
+      'shared/core/market-config',
+      'shared/config',
+    ];
+    const offenders: string[] = [];
+    for (const file of files(join(root, 'infra'))) {
+      for (const spec of imports(file)) {
+        if (spec.includes('shared/') && !allowedShared.some((a) => spec.includes(a))) {
+          offenders.push(`${relative(root, file)} imports ${spec}`);
+        }
+        if (spec.startsWith('#functions') || spec.includes('/functions/') || spec.includes('adapters/')) {
+          offenders.push(`${relative(root, file)} imports ${spec}`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('functions reach shared code through subpath imports, not ../ chains', () => {
+    const offenders: string[] = [];
+    for (const file of files(join(root, 'functions'))) {
+      for (const spec of imports(file))
+        if (spec.startsWith('../')) offenders.push(`${relative(root, file)} imports ${spec}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+});

@@ -1,0 +1,516 @@
+/**
+ * The clearing kernel: a pure, deterministic function from a round's bids, the supply left by
+ * active allocations and a policy, to a decision (winners, losers and their reasons, round
+ * statistics). The clearing function, the local stack, the simulator and the benchmarks all
+ * call it, so it owns the admission arithmetic too.
+ *
+ * Algorithm: greedy all-or-nothing in priority order. `total` ranks by amount (highest
+ * first); `density` by amount ÷ normalised footprint, Σ rate_r ÷ capacity_r. Ties go to the
+ * earlier `placed_at`, then the smaller `bid_id` (ids must be unique), so the same set of bids
+ * in any input order gives the same decision. A bundle wins only if every resource it asks
+ * for fits in what is left; otherwise it loses with `insufficient_supply` when it would not
+ * fit even in the round's full supply, and `outbid` when higher-priority winners took it.
+ *
+ * Exactness: rates are compared as integers ("ticks"). Each resource gets a decimal tick of
+ * about 1e-12 of its capacity (`tickScale`); a bid's rate is rounded UP to whole ticks and the
+ * supply DOWN, so rounding can never admit a bundle that does not fit. A product that lands
+ * within 1e-3 tick of an integer (float noise on a decimal such as 0.07 × 1e10) is snapped to
+ * it, so 50 + 50 fills a capacity of 100 exactly. The tolerance is thus 1e-3 tick, about 1e-15
+ * of capacity. Supply and what is taken from it never exceed about 1e12 ticks, far below 2^53,
+ * so that arithmetic is exact in float64.
+ *
+ * Scale: the hot loop works on typed arrays (a `BidBook`), never on per-bid objects. The
+ * priority order is a stable LSD radix sort of the float64 keys' bit patterns (non-negative
+ * doubles order like their bits) followed by a comparator sort of each run of equal keys only.
+ */
+import type { ClearingPolicy } from './market-config.ts';
+import type { Micros } from './money.ts';
+import { micros } from './money.ts';
+import { type PerResource, perResource, RESOURCES, type Resource } from './resources.ts';
+
+export type { ClearingPolicy } from './market-config.ts';
+
+/** A bid as the kernel sees it. `amount` in micro-credits; `rates` per resource (tokens: per second). */
+export interface ClearingBid {
+  bid_id: string;
+  amount: Micros | number;
+  /** Placement time, ms since the epoch: the first tie-breaker. */
+  placed_at: number;
+  duration_seconds: number;
+  rates: Partial<PerResource>;
+}
+
+/** The market a round clears against. */
+export interface ClearingMarket {
+  capacity: PerResource;
+  /** Capacity minus the rates of allocations still active at clearing time. */
+  supply: PerResource;
+  /** Posted prices, used to attribute a winner's amount to resources (clearing prices). */
+  prices: PerResource;
+}
+
+export type LossReason = 'outbid' | 'insufficient_supply';
+
+/** Outcome codes in `BookDecision.outcome`. */
+export const OUTCOME = { won: 0, outbid: 1, insufficient_supply: 2 } as const;
+
+const R = RESOURCES.length;
+/** How near an integer a tick product must be to count as that integer (see header). */
+const SNAP = 1e-3;
+
+/** Ticks per unit of a resource: a power of ten making capacity about 1e11–1e12 ticks. */
+export function tickScale(capacity: number): number {
+  if (!(capacity > 0) || !Number.isFinite(capacity)) throw new RangeError(`capacity must be positive: ${capacity}`);
+  return 10 ** (12 - Math.ceil(Math.log10(capacity)));
+}
+
+/** A rate in whole ticks, rounded up (a demand). */
+export function ticksUp(value: number, scale: number): number {
+  const t = value * scale;
+  const n = Math.round(t);
+  return Math.abs(t - n) <= SNAP ? n : Math.ceil(t);
+}
+
+/** A rate in whole ticks, rounded down (a supply). */
+export function ticksDown(value: number, scale: number): number {
+  const t = value * scale;
+  const n = Math.round(t);
+  return Math.abs(t - n) <= SNAP ? n : Math.floor(t);
+}
+
+/**
+ * Supply left for a round: capacity minus the rates of the allocations still active, computed
+ * in ticks with the same rounding as the kernel (an allocation's rate counts rounded up).
+ */
+export function remainingSupply(capacity: PerResource, active: Iterable<Partial<PerResource>>): PerResource {
+  const scale = perResource((r) => tickScale(capacity[r]));
+  const left = perResource((r) => ticksDown(capacity[r], scale[r]));
+  for (const rates of active) {
+    for (const r of RESOURCES) left[r] -= ticksUp(rates[r] ?? 0, scale[r]);
+  }
+  return perResource((r) => Math.max(0, left[r]) / scale[r]);
+}
+
+/**
+ * A round's bids in columns. One allocation per column instead of one object per bid keeps a
+ * million bids in a few tens of megabytes and the hot loop free of garbage.
+ */
+export class BidBook {
+  size = 0;
+  ids: string[] = [];
+  amount: Float64Array;
+  placedAt: Float64Array;
+  duration: Float64Array;
+  /** `rates[i × 4 + k]`: rate of bid i for `RESOURCES[k]`. */
+  rates: Float64Array;
+
+  constructor(initialCapacity = 1024) {
+    const n = Math.max(1, initialCapacity);
+    this.amount = new Float64Array(n);
+    this.placedAt = new Float64Array(n);
+    this.duration = new Float64Array(n);
+    this.rates = new Float64Array(n * R);
+  }
+
+  static from(bids: readonly ClearingBid[]): BidBook {
+    const book = new BidBook(bids.length);
+    for (const b of bids) book.addBid(b);
+    return book;
+  }
+
+  /** Appends a bid; returns its index. */
+  add(
+    bidId: string,
+    amount: number,
+    placedAt: number,
+    durationSeconds: number,
+    cpu: number,
+    memory: number,
+    tokens: number,
+    attention: number,
+  ): number {
+    if (this.size === this.amount.length) this.grow();
+    const i = this.size++;
+    this.ids[i] = bidId;
+    this.amount[i] = amount;
+    this.placedAt[i] = placedAt;
+    this.duration[i] = durationSeconds;
+    const o = i * R;
+    this.rates[o] = cpu;
+    this.rates[o + 1] = memory;
+    this.rates[o + 2] = tokens;
+    this.rates[o + 3] = attention;
+    return i;
+  }
+
+  addBid(b: ClearingBid): number {
+    const r = b.rates;
+    return this.add(
+      b.bid_id,
+      b.amount,
+      b.placed_at,
+      b.duration_seconds,
+      r.cpu ?? 0,
+      r.memory ?? 0,
+      r.tokens ?? 0,
+      r.attention ?? 0,
+    );
+  }
+
+  /** Empties the book, keeping its memory for the next round. */
+  reset(): void {
+    this.size = 0;
+    this.ids.length = 0;
+  }
+
+  private grow(): void {
+    const n = this.amount.length * 2;
+    const grown = (a: Float64Array, len: number) => {
+      const b = new Float64Array(len);
+      b.set(a);
+      return b;
+    };
+    this.amount = grown(this.amount, n);
+    this.placedAt = grown(this.placedAt, n);
+    this.duration = grown(this.duration, n);
+    this.rates = grown(this.rates, n * R);
+  }
+}
+
+/** Round statistics, shared by both forms of the decision. */
+export interface ClearingStats {
+  policy: ClearingPolicy;
+  bids: number;
+  winner_count: number;
+  loser_count: number;
+  /** Sum of the winners' amounts (first price), micro-credits. */
+  revenue: Micros;
+  capacity: PerResource;
+  /** Supply the round started with (after rounding to ticks). */
+  supply: PerResource;
+  /** Σ rates of all bids, winners and losers (each rounded up to whole ticks): the demand prices react to. */
+  requested: PerResource;
+  /** Σ rates of the winners. */
+  allocated: PerResource;
+  /** Share of capacity in use right after clearing: allocations still active plus the winners. */
+  utilization: PerResource;
+  /**
+   * Observed clearing price per resource, in price units (credits per unit-second; tokens:
+   * per token), or null when no winner used the resource. It is the price paid by the
+   * lowest-priority winning bundle that used r, attributed to r by r's share of that bundle's
+   * reference cost: `amount × price_r × rate_r ÷ Σ_s price_s × rate_s`, per unit of r, which
+   * simplifies to `price_r × amount ÷ reference_cost`.
+   */
+  clearing_prices: PerResource<number | null>;
+  /** Losers for `insufficient_supply` whose bundle did not fit resource r's full supply. */
+  insufficient: PerResource;
+}
+
+/** Decision over a `BidBook`: outcomes by bid index, no per-bid objects. */
+export interface BookDecision extends ClearingStats {
+  /** `OUTCOME` code of each bid, by index in the book. */
+  outcome: Uint8Array;
+  /** Bid indices in priority order. */
+  order: Uint32Array;
+  /** Rate of each bid in ticks (`ticks[i × 4 + k]`), as admitted. */
+  ticks: Float64Array;
+  /** Ticks per unit, per resource. */
+  scale: PerResource;
+}
+
+/** Decision over plain bids. Winners and losers are listed in priority order. */
+export interface ClearingDecision extends ClearingStats {
+  winners: string[];
+  losers: { bid_id: string; reason: LossReason }[];
+}
+
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const LO = littleEndian ? 0 : 1;
+const HI = 1 - LO;
+/**
+ * Radix digits: 11, 11 and 10 bits of each 32-bit half, six passes. Small digit tables keep
+ * the fixed cost low for the small rounds of a simulation and in cache for large ones.
+ */
+const DIGIT_SHIFT = [0, 11, 22, 0, 11, 22];
+const DIGIT_MASK = [0x7ff, 0x7ff, 0x3ff, 0x7ff, 0x7ff, 0x3ff];
+const BUCKETS = 2048;
+/** Below this size a comparator sort beats the radix sort's fixed cost. */
+const SMALL = 256;
+
+/**
+ * Bid indices by descending key, ties by ascending `placedAt` then `ids`. Keys must be
+ * non-negative, finite or +Infinity, and never -0.
+ */
+export function priorityOrder(
+  keys: Float64Array,
+  placedAt: Float64Array,
+  ids: readonly string[],
+  n: number,
+): Uint32Array {
+  const tieBreak = (a: number, b: number): number => {
+    const d = (placedAt[a] as number) - (placedAt[b] as number);
+    if (d !== 0) return d;
+    const ia = ids[a] as string;
+    const ib = ids[b] as string;
+    return ia < ib ? -1 : ia > ib ? 1 : 0;
+  };
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (n < SMALL) {
+    order.sort((a, b) => (keys[b] as number) - (keys[a] as number) || tieBreak(a, b));
+    return order;
+  }
+  const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * n);
+  // Complemented halves of each key (complement: descending order) travel with their index,
+  // so every pass reads sequentially and only the writes scatter.
+  let lo = new Uint32Array(n);
+  let hi = new Uint32Array(n);
+  let loSpare = new Uint32Array(n);
+  let hiSpare = new Uint32Array(n);
+  let spare = new Uint32Array(n);
+  // Histograms of the six digits.
+  const counts = new Uint32Array(6 * BUCKETS);
+  for (let i = 0; i < n; i++) {
+    const l = ~(words[2 * i + LO] as number) >>> 0;
+    const h = ~(words[2 * i + HI] as number) >>> 0;
+    lo[i] = l;
+    hi[i] = h;
+    (counts[l & 0x7ff] as number)++;
+    (counts[BUCKETS + ((l >>> 11) & 0x7ff)] as number)++;
+    (counts[2 * BUCKETS + (l >>> 22)] as number)++;
+    (counts[3 * BUCKETS + (h & 0x7ff)] as number)++;
+    (counts[4 * BUCKETS + ((h >>> 11) & 0x7ff)] as number)++;
+    (counts[5 * BUCKETS + (h >>> 22)] as number)++;
+  }
+  for (let pass = 0; pass < 6; pass++) {
+    const base = pass * BUCKETS;
+    // A digit shared by every key cannot reorder anything: skip the pass.
+    let trivial = false;
+    let sum = 0;
+    for (let d = 0; d < BUCKETS; d++) {
+      const c = counts[base + d] as number;
+      if (c === n) {
+        trivial = true;
+        break;
+      }
+      counts[base + d] = sum;
+      sum += c;
+    }
+    if (trivial) continue;
+    const shift = DIGIT_SHIFT[pass] as number;
+    const mask = DIGIT_MASK[pass] as number;
+    if (pass < 3) {
+      // Low-half passes carry both halves.
+      for (let k = 0; k < n; k++) {
+        const l = lo[k] as number;
+        const at = base + ((l >>> shift) & mask);
+        const to = counts[at] as number;
+        counts[at] = to + 1;
+        spare[to] = order[k] as number;
+        loSpare[to] = l;
+        hiSpare[to] = hi[k] as number;
+      }
+      [lo, loSpare] = [loSpare, lo];
+    } else {
+      // The low half has done its work: only the high half travels on.
+      for (let k = 0; k < n; k++) {
+        const h = hi[k] as number;
+        const at = base + ((h >>> shift) & mask);
+        const to = counts[at] as number;
+        counts[at] = to + 1;
+        spare[to] = order[k] as number;
+        hiSpare[to] = h;
+      }
+    }
+    [hi, hiSpare] = [hiSpare, hi];
+    [order, spare] = [spare, order];
+  }
+  // The radix sort is stable on input order; equal keys need the tie-break instead.
+  let start = 0;
+  for (let k = 1; k <= n; k++) {
+    if (k < n && keys[order[k] as number] === keys[order[start] as number]) continue;
+    if (k - start > 1) order.subarray(start, k).sort(tieBreak);
+    start = k;
+  }
+  return order;
+}
+
+function assertPerResource(name: string, v: PerResource, min: 'positive' | 'non-negative' | 'any'): void {
+  for (const r of RESOURCES) {
+    const x = v[r];
+    const ok = Number.isFinite(x) && (min === 'any' || x > 0 || (min === 'non-negative' && x === 0));
+    if (!ok) throw new RangeError(`${name}.${r} is invalid: ${x}`);
+  }
+}
+
+/** Clears a round held in a `BidBook`. Pure and deterministic; the book is not modified. */
+export function clearBook(book: BidBook, market: ClearingMarket, policy: ClearingPolicy = 'total'): BookDecision {
+  const { capacity, prices } = market;
+  assertPerResource('capacity', capacity, 'positive');
+  // A supply computed as capacity minus active rates may come out a hair below zero, or below
+  // zero for real after capacity was lowered under running allocations: either way, nothing is free.
+  assertPerResource('supply', market.supply, 'any');
+  assertPerResource('prices', prices, 'non-negative');
+  const n = book.size;
+  const { amount, rates } = book;
+
+  const scale = perResource((r) => tickScale(capacity[r]));
+  const [sc0, sc1, sc2, sc3] = RESOURCES.map((r) => scale[r]) as [number, number, number, number];
+  const supplyTicks = RESOURCES.map((r) =>
+    Math.max(0, Math.min(ticksDown(capacity[r], scale[r]), ticksDown(market.supply[r], scale[r]))),
+  ) as [number, number, number, number];
+  const [s0, s1, s2, s3] = supplyTicks;
+  const [ic0, ic1, ic2, ic3] = RESOURCES.map((r) => 1 / capacity[r]) as [number, number, number, number];
+
+  // One pass: validate, convert rates to ticks, compute the priority keys.
+  const ticks = new Float64Array(n * R);
+  const keys = new Float64Array(n);
+  const density = policy === 'density';
+  for (let i = 0; i < n; i++) {
+    const a = amount[i] as number;
+    const o = i * R;
+    const r0 = rates[o] as number;
+    const r1 = rates[o + 1] as number;
+    const r2 = rates[o + 2] as number;
+    const r3 = rates[o + 3] as number;
+    // Written so that NaN fails every check.
+    if (!(Number.isSafeInteger(a) && a >= 0 && r0 >= 0 && r1 >= 0 && r2 >= 0 && r3 >= 0)) {
+      throw new RangeError(`bid ${book.ids[i]}: amount must be whole micro-credits and rates non-negative`);
+    }
+    const footprint = r0 * ic0 + r1 * ic1 + r2 * ic2 + r3 * ic3;
+    if (!(footprint > 0 && footprint < Number.POSITIVE_INFINITY)) {
+      throw new RangeError(`bid ${book.ids[i]}: must ask for a finite, positive amount of some resource`);
+    }
+    ticks[o] = ticksUp(r0, sc0);
+    ticks[o + 1] = ticksUp(r1, sc1);
+    ticks[o + 2] = ticksUp(r2, sc2);
+    ticks[o + 3] = ticksUp(r3, sc3);
+    // `+ 0` turns -0 into +0, whose bits sort correctly.
+    keys[i] = (density ? a / footprint : a) + 0;
+  }
+
+  const order = priorityOrder(keys, book.placedAt, book.ids, n);
+
+  // Greedy all-or-nothing in priority order. Demand is summed here too, in ticks: integer
+  // sums are exact (below 2^53), and beyond that the priority order still fixes the result.
+  const outcome = new Uint8Array(n);
+  let q0 = 0;
+  let q1 = 0;
+  let q2 = 0;
+  let q3 = 0;
+  let l0 = s0;
+  let l1 = s1;
+  let l2 = s2;
+  let l3 = s3;
+  let revenue = 0;
+  let winners = 0;
+  let last0 = -1;
+  let last1 = -1;
+  let last2 = -1;
+  let last3 = -1;
+  let x0 = 0;
+  let x1 = 0;
+  let x2 = 0;
+  let x3 = 0;
+  for (let k = 0; k < n; k++) {
+    const i = order[k] as number;
+    const o = i * R;
+    const t0 = ticks[o] as number;
+    const t1 = ticks[o + 1] as number;
+    const t2 = ticks[o + 2] as number;
+    const t3 = ticks[o + 3] as number;
+    q0 += t0;
+    q1 += t1;
+    q2 += t2;
+    q3 += t3;
+    if (t0 <= l0 && t1 <= l1 && t2 <= l2 && t3 <= l3) {
+      l0 -= t0;
+      l1 -= t1;
+      l2 -= t2;
+      l3 -= t3;
+      revenue += amount[i] as number;
+      winners++;
+      if (t0 > 0) last0 = i;
+      if (t1 > 0) last1 = i;
+      if (t2 > 0) last2 = i;
+      if (t3 > 0) last3 = i;
+    } else if (t0 > s0 || t1 > s1 || t2 > s2 || t3 > s3) {
+      outcome[i] = OUTCOME.insufficient_supply;
+      if (t0 > s0) x0++;
+      if (t1 > s1) x1++;
+      if (t2 > s2) x2++;
+      if (t3 > s3) x3++;
+    } else {
+      outcome[i] = OUTCOME.outbid;
+    }
+  }
+
+  const supply = { cpu: s0 / sc0, memory: s1 / sc1, tokens: s2 / sc2, attention: s3 / sc3 };
+  const allocated = {
+    cpu: (s0 - l0) / sc0,
+    memory: (s1 - l1) / sc1,
+    tokens: (s2 - l2) / sc2,
+    attention: (s3 - l3) / sc3,
+  };
+  const utilization = perResource((r) => {
+    const used = capacity[r] - supply[r] + allocated[r];
+    return Math.min(1, Math.max(0, used / capacity[r]));
+  });
+  const observed = (i: number, r: Resource) => (i < 0 ? null : observedPrice(book, i, r, prices));
+  const clearingPrices = {
+    cpu: observed(last0, 'cpu'),
+    memory: observed(last1, 'memory'),
+    tokens: observed(last2, 'tokens'),
+    attention: observed(last3, 'attention'),
+  };
+  return {
+    policy,
+    bids: n,
+    winner_count: winners,
+    loser_count: n - winners,
+    // Winners' amounts are escrowed balances, whose total is bounded by the credits in
+    // existence, far below 2^53 (see money.ts): the float sum of integers is exact.
+    revenue: micros(revenue),
+    capacity: { ...capacity },
+    supply,
+    requested: { cpu: q0 / sc0, memory: q1 / sc1, tokens: q2 / sc2, attention: q3 / sc3 },
+    allocated,
+    utilization,
+    clearing_prices: clearingPrices,
+    insufficient: { cpu: x0, memory: x1, tokens: x2, attention: x3 },
+    outcome,
+    order,
+    ticks,
+    scale,
+  };
+}
+
+/** Per-unit price of resource r paid by bid i: `price_r × amount ÷ reference cost` (credits). */
+function observedPrice(book: BidBook, i: number, r: Resource, prices: PerResource): number | null {
+  const o = i * R;
+  let reference = 0;
+  for (let k = 0; k < R; k++) reference += prices[RESOURCES[k] as Resource] * (book.rates[o + k] as number);
+  reference *= book.duration[i] as number;
+  if (!(reference > 0)) return null;
+  const credits = (book.amount[i] as number) / 1_000_000;
+  return (prices[r] * credits) / reference;
+}
+
+/** Clears a round of plain bids (the form the clearing function and tests use). */
+export function clear(
+  bids: readonly ClearingBid[],
+  market: ClearingMarket,
+  policy: ClearingPolicy = 'total',
+): ClearingDecision {
+  const book = BidBook.from(bids);
+  const { outcome, order, ticks: _ticks, scale: _scale, ...stats } = clearBook(book, market, policy);
+  const winners: string[] = [];
+  const losers: { bid_id: string; reason: LossReason }[] = [];
+  for (const i of order) {
+    const id = book.ids[i] as string;
+    const o = outcome[i];
+    if (o === OUTCOME.won) winners.push(id);
+    else losers.push({ bid_id: id, reason: o === OUTCOME.outbid ? 'outbid' : 'insufficient_supply' });
+  }
+  return { ...stats, winners, losers };
+}

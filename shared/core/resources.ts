@@ -1,0 +1,245 @@
+/**
+ * Resources and bundles: the four scarce resources, their capacity, bundle validation, the
+ * rate a bundle holds, and what it costs at given prices.
+ *
+ * Every resource is a rate held for a duration. cpu and memory are percents of the host's
+ * maximum, attention a share of the human's focus; tokens are asked as a total for the
+ * allocation, so their rate is `tokens ÷ duration` (tokens per second).
+ *
+ * Costs are integer micro-credits computed exactly from the decimal values written by the
+ * caller (see `exactCost`), never with float arithmetic on money.
+ */
+import type { FieldError } from './errors.ts';
+import type { EconomyConfig } from './market-config.ts';
+import { MICROS_PER_CREDIT, type Micros, MoneyError } from './money.ts';
+
+export const RESOURCES = ['cpu', 'memory', 'tokens', 'attention'] as const;
+export type Resource = (typeof RESOURCES)[number];
+
+/** A value per resource. */
+export type PerResource<T = number> = Record<Resource, T>;
+
+/** What a bid asks for; at least one resource. `tokens` is a total, the others are rates. */
+export interface Bundle {
+  cpu?: number;
+  memory?: number;
+  tokens?: number;
+  attention?: number;
+}
+
+/** Unit of each resource's quantity, and of its price per second (tokens: per token). */
+export const RESOURCE_UNITS: PerResource<string> = {
+  cpu: 'percent of max CPU',
+  memory: 'percent of max memory',
+  tokens: 'LLM tokens (total for the allocation)',
+  attention: 'share of the human operator',
+};
+
+/** Largest quantity a bundle may ask for, whatever the configured capacity (the whole). */
+export const QUANTITY_LIMITS = { cpu: 100, memory: 100, attention: 1 } as const;
+
+export function perResource<T>(f: (r: Resource) => T): PerResource<T> {
+  return { cpu: f('cpu'), memory: f('memory'), tokens: f('tokens'), attention: f('attention') };
+}
+
+/** Tokens per second that the operator's LLM budget buys: 100% of token capacity. */
+export function tokenCapacityPerSecond(llm: EconomyConfig['llm']): number {
+  return ((llm.max_spend_usd_per_hour / llm.usd_per_million_tokens) * 1e6) / 3600;
+}
+
+/** Capacity per resource, in rate units (tokens: tokens per second). */
+export function capacityOf(config: EconomyConfig): PerResource {
+  return {
+    cpu: config.capacity.cpu,
+    memory: config.capacity.memory,
+    tokens: tokenCapacityPerSecond(config.llm),
+    attention: config.capacity.attention,
+  };
+}
+
+export function initialPrices(config: EconomyConfig): PerResource {
+  return perResource((r) => config.prices[r].initial_price);
+}
+
+export function floorPrices(config: EconomyConfig): PerResource {
+  return perResource((r) => config.prices[r].min_price);
+}
+
+export function ceilingPrices(config: EconomyConfig): PerResource {
+  return perResource((r) => config.prices[r].max_price);
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+/**
+ * Validates a bundle and its duration against the configuration, returning every problem as
+ * a field error (empty when valid). Rules: cpu and memory 0 < q ≤ 100, attention 0 < q ≤ 1,
+ * tokens an integer ≥ 1; at least one resource; no unknown key; duration an integer within
+ * the configured bounds; and no resource's rate above its capacity, since such a bundle could
+ * never win (for tokens this is what bounds the total: tokens ÷ duration ≤ token capacity).
+ */
+export function validateBundle(
+  bundle: unknown,
+  durationSeconds: unknown,
+  config: EconomyConfig,
+  paths: { bundle: string; duration: string } = { bundle: '/bundle', duration: '/duration_seconds' },
+): FieldError[] {
+  const errors: FieldError[] = [];
+  const { min, max } = config.duration_seconds;
+  const durationOk =
+    isFiniteNumber(durationSeconds) &&
+    Number.isInteger(durationSeconds) &&
+    durationSeconds >= min &&
+    durationSeconds <= max;
+  if (!durationOk) {
+    errors.push({ path: paths.duration, message: `must be an integer number of seconds between ${min} and ${max}` });
+  }
+  if (typeof bundle !== 'object' || bundle === null || Array.isArray(bundle)) {
+    errors.push({
+      path: paths.bundle,
+      message: 'must be an object with at least one of cpu, memory, tokens, attention',
+    });
+    return errors;
+  }
+  const capacity = capacityOf(config);
+  const entries = Object.entries(bundle);
+  let present = 0;
+  for (const [key, value] of entries) {
+    const path = `${paths.bundle}/${key}`;
+    if (!(RESOURCES as readonly string[]).includes(key)) {
+      errors.push({ path, message: `unknown resource; expected one of ${RESOURCES.join(', ')}` });
+      continue;
+    }
+    if (value === undefined) continue;
+    present++;
+    const r = key as Resource;
+    if (r === 'tokens') {
+      if (!isFiniteNumber(value) || !Number.isSafeInteger(value) || value < 1) {
+        errors.push({ path, message: 'must be an integer number of tokens, at least 1' });
+      } else if (durationOk && value / (durationSeconds as number) > capacity.tokens) {
+        const most = Math.floor(capacity.tokens * (durationSeconds as number));
+        errors.push({ path, message: `exceeds token capacity: at most ${most} tokens for this duration` });
+      }
+      continue;
+    }
+    const limit = Math.min(QUANTITY_LIMITS[r], capacity[r]);
+    if (!isFiniteNumber(value) || value <= 0 || value > limit) {
+      errors.push({ path, message: `must be a number greater than 0 and at most ${limit}` });
+    }
+  }
+  if (present === 0) errors.push({ path: paths.bundle, message: 'must ask for at least one resource' });
+  return errors;
+}
+
+/** The rate a bundle holds per resource (0 when absent; tokens: tokens ÷ duration). */
+export function bundleRates(bundle: Bundle, durationSeconds: number): PerResource {
+  return {
+    cpu: bundle.cpu ?? 0,
+    memory: bundle.memory ?? 0,
+    tokens: bundle.tokens === undefined ? 0 : bundle.tokens / durationSeconds,
+    attention: bundle.attention ?? 0,
+  };
+}
+
+/**
+ * The amount of each resource a bundle consumes over its life, in the unit its price is
+ * quoted in: unit-seconds (q × duration), and for tokens the token total.
+ */
+export function bundleUsage(bundle: Bundle, durationSeconds: number): PerResource {
+  return {
+    cpu: (bundle.cpu ?? 0) * durationSeconds,
+    memory: (bundle.memory ?? 0) * durationSeconds,
+    tokens: bundle.tokens ?? 0,
+    attention: (bundle.attention ?? 0) * durationSeconds,
+  };
+}
+
+/** Sum of rate ÷ capacity: the share of the market a bundle occupies (density policy). */
+export function normalizedFootprint(rates: Partial<PerResource>, capacity: PerResource): number {
+  let f = 0;
+  for (const r of RESOURCES) f += (rates[r] ?? 0) / capacity[r];
+  return f;
+}
+
+/** A finite non-negative double as an exact decimal: `digits × 10^-scale`. */
+interface Decimal {
+  digits: bigint;
+  scale: number;
+}
+
+/**
+ * The decimal a double stands for. `String(x)` is the shortest text that reads back as `x`,
+ * which is the literal a client or an operator wrote (0.1 is 0.1, not 0.1000000000000000055…),
+ * so costs come out as a human would compute them by hand.
+ */
+function decimalOf(x: number): Decimal {
+  const match = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(x));
+  if (!match) throw new MoneyError(`not a finite non-negative number: ${x}`);
+  const [, whole = '0', frac = '', exp = '0'] = match;
+  const scale = frac.length - Number(exp);
+  const digits = BigInt(whole + frac);
+  return scale >= 0 ? { digits, scale } : { digits: digits * 10n ** BigInt(-scale), scale: 0 };
+}
+
+/**
+ * Σ price_r × quantity_r × duration (tokens: price × tokens), in micro-credits, rounded UP.
+ *
+ * Exact: each factor is taken as the decimal it prints as and multiplied in BigInt, then
+ * divided once at the end. Rounding up (never to nearest) because a fraction of a
+ * micro-credit cannot be paid: a quote rounded up is always enough to place the bid, and a
+ * floor rounded up makes `amount < floor` reject exactly the amounts below the true floor.
+ */
+function exactCost(bundle: Bundle, durationSeconds: number, prices: PerResource): Micros {
+  if (!Number.isSafeInteger(durationSeconds) || durationSeconds < 0) {
+    throw new MoneyError(`duration must be a whole number of seconds: ${durationSeconds}`);
+  }
+  const d = BigInt(durationSeconds);
+  let numerator = 0n;
+  let scale = 0;
+  for (const r of RESOURCES) {
+    const q = bundle[r];
+    if (q === undefined || q === 0) continue;
+    const price = prices[r];
+    if (!Number.isFinite(price) || price < 0 || !Number.isFinite(q) || q < 0) {
+      throw new MoneyError(`cannot price ${r}: quantity ${q} at ${price}`);
+    }
+    const p = decimalOf(price);
+    const qd = decimalOf(q);
+    const term = p.digits * qd.digits * (r === 'tokens' ? 1n : d);
+    const termScale = p.scale + qd.scale;
+    // Bring the running sum and the term to a common decimal scale.
+    if (termScale > scale) {
+      numerator = numerator * 10n ** BigInt(termScale - scale) + term;
+      scale = termScale;
+    } else {
+      numerator += term * 10n ** BigInt(scale - termScale);
+    }
+  }
+  const denominator = 10n ** BigInt(scale);
+  const scaled = numerator * BigInt(MICROS_PER_CREDIT);
+  const result = (scaled + denominator - 1n) / denominator;
+  if (result > BigInt(Number.MAX_SAFE_INTEGER)) throw new MoneyError('cost exceeds the largest representable amount');
+  return Number(result) as Micros;
+}
+
+/** The reference cost of a bundle at the given prices (what `POST /v1/market/quote` returns). */
+export function referenceCost(bundle: Bundle, durationSeconds: number, prices: PerResource): Micros {
+  return exactCost(bundle, durationSeconds, prices);
+}
+
+/** The cost of a bundle at the floor prices: the smallest acceptable bid. */
+export function floorCost(bundle: Bundle, durationSeconds: number, config: EconomyConfig): Micros {
+  return exactCost(bundle, durationSeconds, floorPrices(config));
+}
+
+/** Whether `amount` is below the floor cost of the bundle (rejected at placement as `below_reserve`). */
+export function isBelowReserve(
+  amount: Micros,
+  bundle: Bundle,
+  durationSeconds: number,
+  config: EconomyConfig,
+): boolean {
+  return amount < floorCost(bundle, durationSeconds, config);
+}
