@@ -26,6 +26,9 @@ const FUNCTION_ENTRIES = [
   'authorizer.ts',
   'outbox-relay.ts',
   'nats-bridge.ts',
+  'clearing.ts',
+  'price-update.ts',
+  'event-log.ts',
 ];
 const CDK_JSON_CONTEXT = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'cdk.json'), 'utf8')).context;
 
@@ -399,11 +402,24 @@ describe('default stack', () => {
       }
     });
 
-    it('skips the rules of targets the stack does not have yet (price-update), and says so at synth', () => {
-      const skipped = RULES.filter((rule) => !s.stack.events.deployedRules.includes(rule));
-      expect(skipped.map((rule) => rule.target)).toContain('price-update');
-      const annotations = Annotations.fromStack(s.stack);
-      for (const rule of skipped) annotations.hasInfo('*', Match.stringLikeRegexp(`rule ${rule.name} not deployed`));
+    it('deploys every shared rule, the price update and the event log included', () => {
+      expect(s.stack.events.deployedRules.map((r) => r.name).sort()).toEqual(RULES.map((r) => r.name).sort());
+      const rules = s
+        .ofType('AWS::Events::Rule')
+        .map(([, r]) => r.Properties as { EventPattern: Json; Targets: Json[] });
+      const price = rules.find((r) => JSON.stringify(r.EventPattern).includes('auction_cleared'));
+      expect(price?.Targets).toEqual([
+        expect.objectContaining({ Arn: { 'Fn::GetAtt': [s.id(s.stack.priceUpdate), 'Arn'] } }),
+      ]);
+    });
+
+    it('schedules the clearing function with EventBridge Scheduler at the round rate', () => {
+      const [schedule] = s.ofType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties);
+      expect(schedule).toMatchObject({
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Target: { Arn: { 'Fn::GetAtt': [s.id(s.stack.clearing), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } },
+      });
     });
 
     it('retries delivery to the NATS bridge for a day, then dead-letters it', () => {
@@ -486,7 +502,8 @@ describe('default stack', () => {
         functionIds.map((fid) => JSON.stringify([{ Name: 'FunctionName', Value: { Ref: fid } }])).sort(),
       );
       const queueIds = s.ofType('AWS::SQS::Queue').map(([logicalId]) => logicalId);
-      expect(queueIds).toHaveLength(3);
+      // The pipe's DLQ, and per rule target (3) its rule DLQ and its async-invocation failure queue.
+      expect(queueIds).toHaveLength(1 + 2 * RULES.length);
       expect(depthAlarms.map((a) => JSON.stringify(a.Dimensions)).sort()).toEqual(
         queueIds
           .map((qid) => JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [qid, 'QueueName'] } }]))

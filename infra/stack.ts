@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotations, CfnOutput, Duration, Fn, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { keys } from '#shared/table';
@@ -42,6 +44,10 @@ export class SyntropismStack extends Stack {
   readonly outboxRelay: SyntropismFunction;
   readonly natsBridge: SyntropismFunction;
   readonly natsSecret: secretsmanager.ISecret;
+  readonly clearing: SyntropismFunction;
+  readonly priceUpdate: SyntropismFunction;
+  readonly eventLog: SyntropismFunction;
+  readonly clearingSchedule: scheduler.Schedule;
   readonly events: EventPipeline;
   readonly monitoring: Monitoring;
 
@@ -49,7 +55,11 @@ export class SyntropismStack extends Stack {
     super(scope, id, { description: `Syntropism (${props.config.stage})`, ...props });
     const { config } = props;
 
-    const environment: FunctionEnvironment = { SERVICE_VERSION };
+    // Every function sees the same economy; the round length is the schedule's.
+    const environment: FunctionEnvironment = {
+      SERVICE_VERSION,
+      SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: config.roundSeconds }),
+    };
     if (config.otlpEndpoint) environment.OTEL_EXPORTER_OTLP_ENDPOINT = config.otlpEndpoint;
     const functionDefaults: Omit<SyntropismFunctionProps, 'entry'> = {
       logRetention: config.logRetention,
@@ -110,11 +120,41 @@ export class SyntropismStack extends Stack {
       // It records the events it gives up on as dead letters in the table, and may touch nothing else.
       .bindTable(this.ledger, { access: 'put', partitionKeyPrefix: keys.deadLetter('', '').PK });
 
+    // The allocation scheduler: clears every due round (catching up after downtime).
+    this.clearing = new SyntropismFunction(this, 'ClearingFunction', {
+      ...functionDefaults,
+      entry: 'clearing.ts',
+      description: 'Clears due auction rounds: settlement, allocations, auction_cleared',
+      // A 10 000-bid round settles in well under a minute; the lease (60 s) covers a takeover.
+      timeout: Duration.minutes(5),
+      memorySize: 1024,
+    }).bindTable(this.ledger, { access: 'readwrite' });
+    this.clearingSchedule = new scheduler.Schedule(this, 'ClearingSchedule', {
+      description: 'Clears due rounds (EventBridge Scheduler runs at most once a minute)',
+      schedule: scheduler.ScheduleExpression.rate(Duration.seconds(Math.max(60, config.roundSeconds))),
+      target: new schedulerTargets.LambdaInvoke(this.clearing, { retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
+    });
+
+    // Moves prices once per cleared round; triggered by the delivered auction_cleared.
+    this.priceUpdate = new SyntropismFunction(this, 'PriceUpdateFunction', {
+      ...functionDefaults,
+      entry: 'price-update.ts',
+      description: 'Bounded tatonnement after each auction_cleared',
+      timeout: Duration.seconds(30),
+    }).bindTable(this.ledger, { access: 'readwrite' });
+
+    // Keeps the queryable event log (GET /v1/events) from every bus event.
+    this.eventLog = new SyntropismFunction(this, 'EventLogFunction', {
+      ...functionDefaults,
+      entry: 'event-log.ts',
+      description: 'Appends every event to the event log',
+      timeout: Duration.seconds(30),
+    }).bindTable(this.ledger, { access: 'readwrite' });
+
     this.events = new EventPipeline(this, 'Events', {
       ledger: this.ledger,
       outboxRelay: this.outboxRelay,
-      // `price-update` joins this map with the market stage; until then its rule is skipped.
-      ruleTargets: { 'nats-bridge': this.natsBridge },
+      ruleTargets: { 'nats-bridge': this.natsBridge, 'price-update': this.priceUpdate, 'event-log': this.eventLog },
     });
 
     // Last: it watches every function and dead-letter queue defined above.

@@ -21,6 +21,8 @@ const envSchema = z.object({
   ROUND_BID_SHARDS: z.coerce.number().int().min(1).max(64).default(4),
   /** Bounded retry of conflicting/throttled transactions. */
   TX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
+  /** The economy (inline JSON or a file path), read by `loadEconomyConfig`; see docs/market.md. */
+  SYNTROPISM_ECONOMY: z.string().optional(),
   /** Per-caller request throttling (token bucket per container). */
   RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
   RATE_LIMIT_BURST: z.coerce.number().int().positive().default(100),

@@ -16,7 +16,8 @@
  *   at a time, each writing the latest acknowledged position (a slow write never delays
  *   delivery, and a burst of batches costs one write, not one per batch).
  * - Pipelining: the next batch is read and handed to the bus while earlier ones are still
- *   being delivered (the bus keeps each target's order), up to a few batches ahead.
+ *   being delivered (the bus keeps each target's order), up to 10 000 outbox items ahead of
+ *   the slowest target.
  *   Acknowledgements are taken strictly in reading order, so the position only ever covers a
  *   prefix of the stream that every target has finished.
  * - Batches without outbox records are not checkpointed (the checkpoint write would itself
