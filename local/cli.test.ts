@@ -149,8 +149,8 @@ describe('background services', () => {
     log: () => {},
   };
 
-  it('are an empty list for now', () => {
-    expect(backgroundServices(ctx)).toEqual([]);
+  it('are the event pipeline, then the clearing timer', () => {
+    expect(backgroundServices(ctx).map((s) => s.name)).toEqual(['event pipeline', 'clearing timer']);
   });
 
   it('start in order and, when one fails, stop the started ones in reverse', async () => {

@@ -124,7 +124,10 @@ describe('bids and clearing', () => {
     const cpu = prices.find((e) => e.data.resource === 'cpu');
     expect(cpu?.data.new_price).toBeGreaterThan(cpu?.data.old_price as number); // 130% of cpu requested
     expect(cpu?.causation_id).toBe(auction?.event_id);
-    const ofLoser = after.filter((e) => e.aggregate === `bid:${lose.body.bid_id}`).map((e) => e.type);
+    const ofLoser = after
+      .filter((e) => e.aggregate === `bid:${lose.body.bid_id}`)
+      .sort((a, b) => (a.sequence ?? 0) - (b.sequence ?? 0))
+      .map((e) => e.type);
     expect(ofLoser).toEqual(['bid_placed', 'credits_transferred', 'credits_transferred', 'bid_rejected']);
 
     const market = await api.call('GET', '/v1/market', { key: rich.key });
