@@ -1,0 +1,147 @@
+/**
+ * Property-based bad input through real HTTP, the real authorizer and handlers, against
+ * DynamoDB Local: ≥ 1 000 malformed requests per state-changing route (wrong types, huge
+ * numbers, 7-decimal amounts, unknown fields, bad JSON, oversized bodies, wrong content type)
+ * always answer 4xx problem+json, never 5xx, and the ledger shows nothing changed.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { useApi } from '../harness/api.ts';
+
+const api = useApi('bad-input');
+const RUNS = 1_000;
+
+/** A valid body of each route, mutated into an invalid one by the arbitraries below. */
+type Route = {
+  method: string;
+  path: (ids: Ids) => string;
+  valid: (ids: Ids) => Record<string, unknown>;
+  operator?: boolean;
+};
+type Ids = { self: string; other: string };
+
+const ROUTES: Record<string, Route> = {
+  'POST /v1/agents': {
+    method: 'POST',
+    path: () => '/v1/agents',
+    valid: () => ({ name: 'fuzz', initial_balance: 5 }),
+    operator: true,
+  },
+  'POST /v1/transfers': {
+    method: 'POST',
+    path: () => '/v1/transfers',
+    valid: (ids) => ({ to_agent_id: ids.other, amount: 1 }),
+  },
+  'POST /v1/bids': {
+    method: 'POST',
+    path: () => '/v1/bids',
+    valid: () => ({ bundle: { cpu: 1 }, duration_seconds: 10, amount: 1 }),
+  },
+  'PUT /v1/agents/{id}/state': {
+    method: 'PUT',
+    path: (ids) => `/v1/agents/${ids.self}/state`,
+    valid: () => ({ state: 'dormant' }),
+  },
+  'POST /v1/events': {
+    method: 'POST',
+    path: () => '/v1/events',
+    valid: () => ({ type: 'reflection', data: { trigger: 't', outcome_assessment: 'o' } }),
+  },
+};
+
+const badNumber = fc.oneof(
+  fc.constantFrom(1.0000001, 0.1234567, -1, 0, 1e9 + 1, 1e300, -0.000001),
+  fc.double({ min: 1e9 + 1, max: 1e15, noNaN: true }),
+  fc.integer({ min: 1, max: 1_000_000 }).map((n) => n + 0.0000001 * (1 + (n % 9))),
+);
+const wrongType = fc.oneof(
+  fc.string(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.object(),
+);
+
+/** A raw request that must be refused: [body text, content type]. */
+function malformed(route: Route, ids: Ids) {
+  const valid = route.valid(ids);
+  const fields = Object.keys(valid);
+  const numeric = fields.filter((k) => typeof valid[k] === 'number');
+  // A bad number where a number is (amounts: 7 decimals, huge, negative, zero).
+  const badNumbers = numeric.length
+    ? [
+        fc
+          .tuple(fc.constantFrom(...numeric), badNumber)
+          .map(([k, v]) => [JSON.stringify({ ...valid, [k]: v }), 'application/json'] as const),
+      ]
+    : [];
+  return fc.oneof(
+    ...badNumbers,
+    // Unknown field.
+    fc
+      .string({ minLength: 1, maxLength: 12 })
+      .filter((k) => !fields.includes(k) && k !== '__proto__')
+      .map((k) => [JSON.stringify({ ...valid, [k]: 1 }), 'application/json'] as const),
+    // Wrong type of a known field.
+    fc
+      .tuple(fc.constantFrom(...fields), wrongType)
+      .map(([k, v]) => [JSON.stringify({ ...valid, [k]: v }), 'application/json'] as const),
+    // Not JSON at all, or truncated JSON.
+    fc
+      .string({ maxLength: 40 })
+      .filter((t) => {
+        try {
+          JSON.parse(t);
+          return false;
+        } catch {
+          return true;
+        }
+      })
+      .map((t) => [t, 'application/json'] as const),
+    fc.nat({ max: 20 }).map((n) => [JSON.stringify(valid).slice(0, n), 'application/json'] as const),
+    // JSON that is not an object.
+    fc
+      .oneof(fc.integer(), fc.string(), fc.array(fc.integer()))
+      .map((v) => [JSON.stringify(v), 'application/json'] as const),
+    // Wrong content type with a valid body.
+    fc
+      .constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data')
+      .map((ct) => [JSON.stringify(valid), ct] as const),
+    // Oversized.
+    fc
+      .integer({ min: 65_537, max: 200_000 })
+      .map((n) => [JSON.stringify({ ...valid, pad: 'x'.repeat(n) }), 'application/json'] as const),
+  );
+}
+
+describe('malformed requests change nothing', () => {
+  it.each(Object.keys(ROUTES))(`%s: ${RUNS} malformed requests → 4xx problem+json, nothing written`, async (name) => {
+    const route = ROUTES[name] as Route;
+    const self = await api.agent('fuzzed', 50);
+    const other = await api.agent('bystander', 50);
+    const ids = { self: self.id, other: other.id };
+    const before = await api.snapshot(['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'outbox']);
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(malformed(route, ids), async ([body, contentType]) => {
+        n += 1;
+        const res = await api.call(route.method, route.path(ids), {
+          key: route.operator ? api.operatorKey : self.key,
+          raw: body,
+          headers: { 'content-type': contentType },
+          idempotencyKey: `fuzz-${name}-${n}`,
+        });
+        expect(
+          res.status,
+          `${res.status} for ${body.slice(0, 200)} (${contentType}): ${res.text.slice(0, 300)}`,
+        ).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+        expect(typeof res.body?.code).toBe('string');
+      }),
+      { numRuns: RUNS, seed: 20261126 },
+    );
+    expect(await api.snapshot(['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'outbox'])).toBe(before);
+    await api.expectAuditClean();
+  });
+});
