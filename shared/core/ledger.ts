@@ -139,7 +139,8 @@ export function auditLedger(input: AuditInput): AuditReport {
     }
     if (a.account_id !== MINT_ACCOUNT && a.balance < 0)
       problems.push(`account ${a.account_id} is negative: ${a.balance}`);
-    if (a.account_id === MINT_ACCOUNT) totals.minted = -a.balance;
+    // `0 - x` rather than `-x`: an untouched mint reports 0, not -0.
+    if (a.account_id === MINT_ACCOUNT) totals.minted = 0 - a.balance;
     else if (a.account_id.startsWith('burn#')) totals.burned += a.balance;
     else if (a.account_id.startsWith('escrow#')) totals.escrowed += a.balance;
     else if (a.is_agent) totals.agents += a.balance;
