@@ -81,7 +81,19 @@ describe('authorization matrix', () => {
     expect(placed.status, placed.text).toBe(201);
     for (const [route, expected] of Object.entries(MATRIX)) {
       const [method = 'GET', template = ''] = route.split(' ');
-      const id = template.startsWith('/v1/bids/') ? placed.body.bid_id : target.id;
+      let id = template.startsWith('/v1/bids/') ? placed.body.bid_id : target.id;
+      if (route === 'DELETE /v1/bids/{id}') {
+        // Rounds are wall-clock windows and the operator's `POST /v1/rounds/clear` row above
+        // settles every due round, so the first bid may already be won; cancel a fresh one,
+        // placed after that clear, whose round nothing settles before the test ends.
+        const fresh = await api.call('POST', '/v1/bids', {
+          key: target.key,
+          idempotencyKey: 'matrix-bid-to-cancel',
+          body: { bundle: { cpu: 1 }, duration_seconds: 10, amount: 1 },
+        });
+        expect(fresh.status, fresh.text).toBe(201);
+        id = fresh.body.bid_id;
+      }
       const path = (template + (QUERY[route] ?? ''))
         .replace('{id}', id)
         .replace('{round}', placed.body.round)

@@ -154,6 +154,7 @@ describe('bids and clearing', () => {
 
   it('cancels a pending bid with a refund, and refuses to cancel twice differently', async () => {
     const a = await api.agent('canceller', 10);
+    await nextRound(); // the most time a 1-second round allows between placing and cancelling
     const placed = await bid(api, a.key, { bundle: { memory: 1 }, duration_seconds: 10, amount: 3 });
     expect(placed.status, placed.text).toBe(201);
     const del = await api.call('DELETE', `/v1/bids/${placed.body.bid_id}`, { key: a.key });
