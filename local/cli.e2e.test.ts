@@ -129,7 +129,7 @@ describe('syntropism start', () => {
 
   it('npx tsx local/cli.ts start: serves the API and stops everything on Ctrl-C', async () => {
     const port = await freePort();
-    const args = ['tsx', 'local/cli.ts', 'start', '--in-memory', '--port', String(port), '--no-agents'];
+    const args = ['tsx', 'local/cli.ts', 'start', '--in-memory', '--port', String(port)];
     const exit = await startServeAndInterrupt(run('npx', args, withoutOperatorKey()), port);
     // npm ends itself with the SIGINT it received once its child has exited (so a shell sees
     // an interrupted command); the stack below it exited 0, as `stopped` shows.
@@ -140,7 +140,7 @@ describe('syntropism start', () => {
 
   it('the bin shim: start, Ctrl-C, exit code 0', async () => {
     const port = await freePort();
-    const args = ['bin/syntropism.mjs', 'start', '--in-memory', '--port', String(port), '--no-agents'];
+    const args = ['bin/syntropism.mjs', 'start', '--in-memory', '--port', String(port)];
     const exit = await startServeAndInterrupt(run(process.execPath, args, withoutOperatorKey()), port);
     expect(exit).toEqual({ code: 0, signal: null });
   });

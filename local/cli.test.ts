@@ -54,20 +54,18 @@ describe('parseStartArgs', () => {
       inMemory: false,
       dataDir: resolve('.syntropism/dynamodb'),
       roundMs: 5_000,
-      agents: 20,
       verbose: false,
     });
-    expect(options.seed).toMatch(/^\d+$/);
   });
 
   it('reads every flag', () => {
-    expect(
-      parseStartArgs(
-        ['--port', '8080', '--in-memory', '--round', '2s', '--agents', '7', '--seed', 'abc', '--verbose'],
-        {},
-      ),
-    ).toMatchObject({ port: 8080, inMemory: true, roundMs: 2_000, agents: 7, seed: 'abc', verbose: true });
-    expect(parseStartArgs(['--port=9000', '--round=500ms'], {})).toMatchObject({ port: 9000, roundMs: 500 });
+    expect(parseStartArgs(['--port', '8080', '--in-memory', '--round', '2s', '--verbose'], {})).toMatchObject({
+      port: 8080,
+      inMemory: true,
+      roundMs: 2_000,
+      verbose: true,
+    });
+    expect(parseStartArgs(['--port=9000', '--round=1m'], {})).toMatchObject({ port: 9000, roundMs: 60_000 });
   });
 
   it('takes the port from PORT unless --port is given', () => {
@@ -77,17 +75,13 @@ describe('parseStartArgs', () => {
     expect(parseStartArgs(['--port', '0'], {}).port).toBe(0);
   });
 
-  it('runs no agents with --no-agents', () => {
-    expect(parseStartArgs(['--no-agents'], {}).agents).toBe(0);
-    expect(parseStartArgs(['--agents', '0'], {}).agents).toBe(0);
-  });
-
   it.each([
-    [['--agents', '3', '--no-agents']],
+    [['--agents', '3']],
+    [['--round', '500ms']],
+    [['--round', '1500ms']],
     [['--port', '70000']],
     [['--port', 'abc']],
     [['--port', '-1']],
-    [['--agents', '2.5']],
     [['--round', '5']],
     [['--unknown']],
     [['extra']],
@@ -140,7 +134,7 @@ describe('main', () => {
 
 describe('background services', () => {
   const ctx: StackContext = {
-    options: parseStartArgs(['--no-agents'], {}),
+    options: parseStartArgs([], {}),
     dynamoEndpoint: 'http://127.0.0.1:1',
     tableName: 't',
     natsUrl: 'nats://127.0.0.1:2',

@@ -39,10 +39,7 @@ const USAGE = `Usage:
     --port N          HTTP port (default: PORT or 3000; 0 picks a free one)
     --host H          interface to listen on (default 127.0.0.1)
     --in-memory       keep no data (default: .syntropism/dynamodb)
-    --round D         clearing round length, e.g. 5s, 500ms, 1m (default 5s)
-    --agents N        simulated agents (default 20)
-    --no-agents       run only the API
-    --seed S          seed of the simulation (default: random, printed)
+    --round D         clearing round length in whole seconds, e.g. 2s, 1m (default 5s)
     --verbose         log every request
   syntropism audit [options]   check the ledger invariants of a table
     --endpoint URL    DynamoDB endpoint (default: DYNAMODB_ENDPOINT, else AWS)
@@ -98,9 +95,6 @@ export interface StartOptions {
   /** Where DynamoDB Local keeps its file unless `inMemory`. */
   dataDir: string;
   roundMs: number;
-  /** Simulated agents; 0 with `--no-agents`. */
-  agents: number;
-  seed: string;
   verbose: boolean;
 }
 
@@ -113,14 +107,13 @@ export function parseStartArgs(args: string[], env: NodeJS.ProcessEnv = process.
       host: { type: 'string' },
       'in-memory': { type: 'boolean' },
       round: { type: 'string' },
-      agents: { type: 'string' },
-      'no-agents': { type: 'boolean' },
-      seed: { type: 'string' },
       verbose: { type: 'boolean' },
     },
   });
-  if (values['no-agents'] && values.agents !== undefined) {
-    throw new UsageError('--agents and --no-agents contradict each other');
+  const roundMs = parseDuration(values.round ?? '5s');
+  // Rounds are windows of `round_seconds` on the epoch grid, the same on AWS and locally.
+  if (roundMs < 1000 || roundMs % 1000 !== 0) {
+    throw new UsageError(`--round must be a whole number of seconds, e.g. 2s (got ${values.round})`);
   }
   const portText = values.port ?? env.PORT;
   return {
@@ -128,9 +121,7 @@ export function parseStartArgs(args: string[], env: NodeJS.ProcessEnv = process.
     host: values.host ?? '127.0.0.1',
     inMemory: values['in-memory'] ?? false,
     dataDir: resolve('.syntropism', 'dynamodb'),
-    roundMs: parseDuration(values.round ?? '5s'),
-    agents: values['no-agents'] ? 0 : parseInteger('agent count', values.agents ?? '20', 0, 100_000),
-    seed: values.seed ?? String(Math.floor(Math.random() * 2 ** 31)),
+    roundMs,
     verbose: values.verbose ?? false,
   };
 }
@@ -192,8 +183,7 @@ export interface BackgroundService {
 /**
  * Extension point: the services that run beside the HTTP API, in start order. Their place:
  * the stream poller standing in for the Pipe, the local bus applying the shared rules, the
- * NATS bridge, the price updater, the clearing timer (`ctx.options.roundMs`), the allocation
- * sweeper, the simulated population (`ctx.options.agents`, `ctx.options.seed`). They start
+ * NATS bridge, the price updater, the clearing timer (`ctx.options.roundMs`). They start
  * after the API listens and stop in reverse order before it closes.
  */
 export function backgroundServices(ctx: StackContext): BackgroundService[] {
@@ -226,7 +216,6 @@ export async function startBackgroundServices(
  * with `round_seconds` from `--round`.
  */
 export function localEconomy(roundMs: number, given: string | undefined): string {
-  if (roundMs % 1000 !== 0) throw new PrerequisiteError('--round must be a whole number of seconds, e.g. 2s');
   let base: Record<string, unknown> = {};
   if (given?.trim()) {
     const text = given.trim().startsWith('{') ? given : readFileSync(given.trim(), 'utf8');
