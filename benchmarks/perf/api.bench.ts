@@ -1,16 +1,19 @@
 /**
- * `POST /v1/transfers` through the whole local API against the ledger's own transfer call, in
- * the same run, on the same DynamoDB Local table.
+ * `POST /v1/transfers` and `POST /v1/bids` through the whole local API against the adapter call
+ * each ends in (`ledger.transfer`, `bids.place`), in the same run, on the same DynamoDB Local
+ * table.
  *
  * The API side is what an agent pays: HTTP, the API Gateway event adapter, the authorizer (key
  * lookup and hash compare), the middy stack (body limit, zod, problem mapping, the span), the
- * `Idempotency-Key` store (reserve, then complete) and the ledger transfer. The baseline is the
- * ledger transfer alone, in process: its reads and its one `TransactWriteItems`. The ratio is the
- * price of the API layer around the money movement.
+ * `Idempotency-Key` store (reserve, then complete), validation of the bundle, and the adapter
+ * call. The baseline is the adapter call alone, in process: its reads and its one
+ * `TransactWriteItems` (transfer: guard, debit, credit, outbox; bid: escrow hold, bid and round
+ * items, round-open condition, outbox). The ratio is the price of the API layer.
  *
- * Both sides move 0.01 credit around a ring of agents, one request at a time (latency
- * percentiles) and then 8 in flight (throughput). They alternate in blocks so DynamoDB Local's
- * drift as the table grows falls on both alike. No bar: the figures are reported.
+ * Transfers move 0.01 credit around a ring of agents; bids ask for 1% cpu for 10 s at 1 credit in
+ * the current round (nothing clears it). One request at a time (latency percentiles), then 8 in
+ * flight (throughput). The two sides alternate in blocks so DynamoDB Local's drift as the table
+ * grows falls on both alike. No bar: the figures are reported.
  */
 import { randomBytes } from 'node:crypto';
 import { localHandlerEnv } from '#local/env';
@@ -20,6 +23,8 @@ import { createServices } from '#shared/adapters/services';
 import { loadConfig } from '#shared/config';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { formatCredits, micros } from '#shared/core/money';
+import { derivedId } from '#shared/core/ports';
+import { bundleRates } from '#shared/core/resources';
 import { startBenchDb } from './lib/dynamo.ts';
 import { type BenchResult, isMain, printTable, writeResult } from './run.ts';
 
@@ -29,6 +34,7 @@ const CONCURRENT = SEQUENTIAL;
 const IN_FLIGHT = 8;
 const BLOCK = 50;
 const AMOUNT = micros(10_000); // 0.01 credit
+const BID = { bundle: { cpu: 1 }, duration_seconds: 10, amount: micros(1_000_000) };
 
 const percentile = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
@@ -79,6 +85,8 @@ export async function run(): Promise<BenchResult> {
   });
   // The handlers read their configuration when first imported.
   Object.assign(process.env, env, {
+    // Every bid of the run stays open: room for all of them, and rounds long enough.
+    SYNTROPISM_ECONOMY: JSON.stringify({ bids: { max_open_bids_per_agent: 10_000 } }),
     LOG_LEVEL: 'SILENT',
     RATE_LIMIT_PER_SECOND: '1000000',
     RATE_LIMIT_BURST: '1000000',
@@ -116,15 +124,15 @@ export async function run(): Promise<BenchResult> {
       );
       agents.push({ id: String(made.agent_id), key: String(made.api_key) });
     }
-    const ledger = createServices(loadConfig({ ...process.env, ...env }), {
-      economy: parseEconomyConfig({}),
-    }).ledger;
+    const { ledger, bids } = createServices(loadConfig({ ...process.env, ...env }), {
+      economy: parseEconomyConfig(JSON.parse(process.env.SYNTROPISM_ECONOMY ?? '{}')),
+    });
     const pair = (i: number) => {
       const from = agents[i % AGENTS] as { id: string; key: string };
       const to = agents[(i + 1) % AGENTS] as { id: string; key: string };
       return { from, to };
     };
-    const sides: Record<'api' | 'core', Side> = {
+    const transfers: Record<'api' | 'core', Side> = {
       api: async (i, n) => {
         const { from, to } = pair(i);
         await post(
@@ -149,10 +157,39 @@ export async function run(): Promise<BenchResult> {
         );
       },
     };
+    const placements: Record<'api' | 'core', Side> = {
+      api: async (i, n) => {
+        const { from } = pair(i);
+        await post('/v1/bids', from.key, { ...BID, amount: formatCredits(BID.amount) }, `b-${suffix}-${n}`);
+      },
+      core: async (i, n) => {
+        const { from } = pair(i);
+        await bids.place(
+          {
+            bid_id: derivedId('b', from.id, `core-${suffix}-${n}`),
+            agent_id: from.id,
+            bundle: BID.bundle,
+            duration_seconds: BID.duration_seconds,
+            amount: BID.amount,
+            rates: bundleRates(BID.bundle, BID.duration_seconds),
+          },
+          {},
+        );
+      },
+    };
     // Warm both paths (JIT, connections, DynamoDB Local's caches) before measuring.
-    await alternate(sides, 2 * AGENTS, 2);
-    const sequential = await alternate(sides, SEQUENTIAL, 1);
-    const concurrent = await alternate(sides, CONCURRENT, IN_FLIGHT);
+    await alternate(transfers, 2 * AGENTS, 2);
+    await alternate(placements, 2 * AGENTS, 2);
+    const measured = {
+      transfers: {
+        sequential: await alternate(transfers, SEQUENTIAL, 1),
+        concurrent: await alternate(transfers, CONCURRENT, IN_FLIGHT),
+      },
+      bids: {
+        sequential: await alternate(placements, SEQUENTIAL, 1),
+        concurrent: await alternate(placements, CONCURRENT, IN_FLIGHT),
+      },
+    };
 
     const audit = await auditLedger({ client: db.doc, tableName });
     if (!audit.ok) throw new Error(`audit failed after the benchmark: ${JSON.stringify(audit.problems)}`);
@@ -166,30 +203,28 @@ export async function run(): Promise<BenchResult> {
         'req/s': (sorted.length / s.ms) * 1000,
       };
     };
-    const rows = [
-      { what: 'POST /v1/transfers, 1 in flight', requests: SEQUENTIAL, ...stats(sequential.api) },
-      { what: 'ledger.transfer, 1 in flight', requests: SEQUENTIAL, ...stats(sequential.core) },
-      { what: `POST /v1/transfers, ${IN_FLIGHT} in flight`, requests: CONCURRENT, ...stats(concurrent.api) },
-      { what: `ledger.transfer, ${IN_FLIGHT} in flight`, requests: CONCURRENT, ...stats(concurrent.core) },
-    ];
-    printTable(rows, 'Transfers through the API against the ledger call alone (DynamoDB Local, ms)');
-    const [seqApi, seqCore, conApi, conCore] = rows.map((r) => r) as [
-      (typeof rows)[0],
-      (typeof rows)[0],
-      (typeof rows)[0],
-      (typeof rows)[0],
-    ];
-    const result: BenchResult = {
-      name: 'api',
-      summary: {
-        api_p50_ms: Number(seqApi.p50.toFixed(1)),
-        api_p99_ms: Number(seqApi.p99.toFixed(1)),
-        core_p50_ms: Number(seqCore.p50.toFixed(1)),
-        p50_ratio: Number((seqApi.p50 / seqCore.p50).toFixed(2)),
-        throughput_ratio: Number((conApi['req/s'] / conCore['req/s']).toFixed(2)),
-      },
-      rows,
-    };
+    const rows = [];
+    const summary: Record<string, number> = {};
+    const calls = { transfers: ['POST /v1/transfers', 'ledger.transfer'], bids: ['POST /v1/bids', 'bids.place'] };
+    for (const what of ['transfers', 'bids'] as const) {
+      const [route, call] = calls[what];
+      const m = measured[what];
+      const seqApi = stats(m.sequential.api);
+      const seqCore = stats(m.sequential.core);
+      const conApi = stats(m.concurrent.api);
+      const conCore = stats(m.concurrent.core);
+      rows.push(
+        { what: `${route}, 1 in flight`, requests: SEQUENTIAL, ...seqApi },
+        { what: `${call}, 1 in flight`, requests: SEQUENTIAL, ...seqCore },
+        { what: `${route}, ${IN_FLIGHT} in flight`, requests: CONCURRENT, ...conApi },
+        { what: `${call}, ${IN_FLIGHT} in flight`, requests: CONCURRENT, ...conCore },
+      );
+      summary[`${what}_api_p50_ms`] = Number(seqApi.p50.toFixed(1));
+      summary[`${what}_core_p50_ms`] = Number(seqCore.p50.toFixed(1));
+      summary[`${what}_throughput_ratio`] = Number((conApi['req/s'] / conCore['req/s']).toFixed(2));
+    }
+    printTable(rows, 'Through the API against the adapter call alone (DynamoDB Local, ms)');
+    const result: BenchResult = { name: 'api', summary, rows };
     writeResult('api', result);
     return result;
   } finally {
