@@ -3,13 +3,16 @@
  * clearing with exactly-once settlement (also under crashes and competing clearers), bids
  * racing the round's close, prices moving after a round, and bad bids writing nothing.
  */
+import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { auditLedger, scanKinds } from '#shared/adapters/dynamodb/audit';
+import { CLEARING_LEASE_MS } from '#shared/adapters/dynamodb/clearing';
 import { eventsOfOutbox } from '#shared/adapters/dynamodb/outbox';
 import { createServices, type Services } from '#shared/adapters/services';
 import { loadConfig } from '#shared/config';
 import type { Envelope } from '#shared/core/events';
 import { parseEconomyConfig } from '#shared/core/market-config';
+import { seededRandom, ulidGenerator } from '#shared/core/ports';
 import { type ApiHarness, useApi } from '../harness/api.ts';
 
 const ECONOMY = { round_seconds: 1, bids: { max_open_bids_per_agent: 50 } };
@@ -261,6 +264,96 @@ describe('clearing under faults', () => {
     await expectEscrowsResolved();
     // A further rerun changes nothing.
     expect(await services().clearing.clearRound(window)).toBeUndefined();
+  });
+
+  it('a clearer whose lease ran out is stopped at its next batch; the successor settles the rest once', async () => {
+    const agents = await Promise.all(Array.from({ length: 6 }, (_, i) => api.agent(`lease-${i}`, 50)));
+    await nextRound();
+    const placed = await Promise.all(
+      agents.map((a, i) => bid(api, a.key, { bundle: { memory: 10 }, duration_seconds: 1, amount: 1 + i })),
+    );
+    for (const p of placed) expect(p.status, p.text).toBe(201);
+    const round = placed[0]?.body.round as string;
+    expect(new Set(placed.map((p) => p.body.round)).size).toBe(1);
+    await nextRound();
+    const start = Number(round.slice(2)) * 1000;
+    const window = { round, starts_at_ms: start, closes_at_ms: start + 1000 };
+    // One clock for both clearers; the first one stalls after two settlements for longer than
+    // its lease (a frozen container), and the successor takes the round over meanwhile.
+    let offset = 0;
+    const clock = { now: () => Date.now() + offset };
+    const runtime = (seed: number) => ({
+      clock,
+      ids: ulidGenerator(clock, seededRandom(seed)),
+      random: seededRandom(seed),
+    });
+    let successor: Awaited<ReturnType<Services['clearing']['clearRound']>>;
+    let lateWrites = 0;
+    const stalled = services({
+      runtime: runtime(1),
+      maxBidsPerTransaction: 1,
+      writer: async (input) => {
+        if (offset > 0) lateWrites++;
+        await api.table.client.send(new TransactWriteCommand(input));
+      },
+      clearingFaults: {
+        afterSettlement: async (settled) => {
+          if (settled !== 2) return;
+          offset += CLEARING_LEASE_MS + 1_000;
+          successor = await services({ runtime: runtime(2) }).clearing.clearRound(window);
+        },
+      },
+    });
+    await expect(stalled.clearing.clearRound(window)).rejects.toThrow('taken over');
+    expect(lateWrites).toBe(0); // it stopped before sending anything more
+    expect(successor).toMatchObject({ round, bids: 6, resumed: true });
+    const statuses = await Promise.all(
+      placed.map((p, i) => api.call('GET', `/v1/bids/${p.body.bid_id}`, { key: agents[i]?.key ?? '' })),
+    );
+    expect(statuses.every((r) => ['won', 'lost'].includes(r.body.status))).toBe(true);
+    const cleared = (await events()).filter((e) => e.type === 'auction_cleared' && e.data.round === round);
+    expect(cleared).toHaveLength(1);
+    await api.expectAuditClean();
+    await expectEscrowsResolved();
+  });
+
+  it('rounds clear strictly in order: a round held by another clearer holds back the later ones', async () => {
+    const a = await api.agent('ordered', 20);
+    await nextRound();
+    const first = await bid(api, a.key, { bundle: { cpu: 60 }, duration_seconds: 30, amount: 2 });
+    await nextRound();
+    const second = await bid(api, a.key, { bundle: { cpu: 60 }, duration_seconds: 30, amount: 3 });
+    expect([first.status, second.status]).toEqual([201, 201]);
+    await nextRound();
+    const setLease = async (round: string, state: string, until: number) =>
+      api.table.client.send(
+        new UpdateCommand({
+          TableName: api.table.tableName,
+          Key: { PK: `ROUND#${round}`, SK: 'ROUND' },
+          UpdateExpression: 'SET #state = :state, clearer = :who, lease_until = :until',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':state': state, ':who': 'clr_elsewhere', ':until': until },
+        }),
+      );
+    // The first round is being cleared elsewhere (its winner not allocated yet).
+    await setLease(first.body.round, 'clearing', Date.now() + 60_000);
+    const held = await services().clearing.clearDue();
+    expect(held.map((r) => r.round)).not.toContain(second.body.round);
+    const roundOf = (r: string) => api.call('GET', `/v1/rounds/${r}`, { key: a.key });
+    expect((await roundOf(second.body.round)).body.state).toBe('open');
+    // Its clearer vanished; once the lease has run out, the next run resumes it, then goes on.
+    await setLease(first.body.round, 'clearing', 0);
+    const resumed = await services().clearing.clearDue();
+    const order = resumed.map((r) => r.round);
+    expect(order.indexOf(first.body.round)).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf(first.body.round)).toBeLessThan(order.indexOf(second.body.round));
+    // 60% cpu each for 30 s: the first round's winner holds its cpu, so the second bid loses.
+    const outcome = async (p: typeof first) =>
+      (await api.call('GET', `/v1/bids/${p.body.bid_id}`, { key: a.key })).body;
+    expect((await outcome(first)).status).toBe('won');
+    expect(await outcome(second)).toMatchObject({ status: 'lost', reason: 'insufficient_supply' });
+    await api.expectAuditClean();
+    await expectEscrowsResolved();
   });
 
   it('two clearers started at once on the same round: exactly one clears it', async () => {

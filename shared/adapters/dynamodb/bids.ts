@@ -125,7 +125,7 @@ export class Bids {
   }
 
   /** Every bid of a round (all shards), strongly consistent. */
-  async ofRound(round: string): Promise<RoundBid[]> {
+  async ofRound(round: string, opts: { pendingOnly?: boolean } = {}): Promise<RoundBid[]> {
     const shards = Array.from({ length: this.deps.roundShards }, (_, i) => i);
     const parts = await Promise.all(
       shards.map(async (shard) => {
@@ -136,7 +136,13 @@ export class Bids {
             new QueryCommand({
               TableName: this.tableName,
               KeyConditionExpression: 'PK = :p',
-              ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard) },
+              ...(opts.pendingOnly
+                ? {
+                    FilterExpression: '#status = :pending',
+                    ExpressionAttributeNames: { '#status': 'status' },
+                    ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard), ':pending': 'pending' },
+                  }
+                : { ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard) } }),
               ConsistentRead: true,
               ExclusiveStartKey: start,
             }),

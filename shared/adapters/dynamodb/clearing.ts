@@ -14,7 +14,7 @@
  */
 
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
 import type { Envelope, EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
@@ -94,11 +94,23 @@ export class Clearing {
     for (const w of await this.unclearedRounds(now)) windows.set(w.round, w);
     const due = [...windows.values()].sort((a, b) => a.starts_at_ms - b.starts_at_ms);
     const out: RoundSummary[] = [];
+    let last: RoundWindow | undefined;
     for (const w of due) {
       const summary = await this.clearRound(w, ctx);
-      if (summary) out.push(summary);
+      if (!summary) {
+        // Rounds clear strictly in order: a round still held by another clearer (or by a crashed
+        // one, until its lease runs out) has winners not allocated yet, and a later round cleared
+        // now would be given supply they are about to take. Its holder, or the next run after
+        // the lease, goes on from here. (A round already cleared also answers undefined.)
+        if (await this.isCleared(w.round)) {
+          last = w;
+          continue;
+        }
+        break;
+      }
+      out.push(summary);
+      last = w;
     }
-    const last = due.at(-1);
     if (last) await this.advanceCursor(last.starts_at_ms);
     return out;
   }
@@ -135,7 +147,13 @@ export class Clearing {
       { capacity, supply, prices },
       this.deps.economy.clearing.policy,
     );
-    await this.settle(window, bids, decision, clearingAt, roundCtx);
+    const lease = { clearer, until: now + CLEARING_LEASE_MS }; // as the claim set it
+    await this.settle(window, bids, decision, clearingAt, roundCtx, lease);
+    // Defence in depth: the round is marked cleared only when no bid of it is left pending.
+    const left = await this.deps.bids.ofRound(window.round, { pendingOnly: true });
+    if (left.length > 0) {
+      throw new Error(`round ${window.round}: ${left.length} bids still pending after settlement; a rerun resumes it`);
+    }
     await this.finish(window, clearer, decision, prices, roundCtx);
     return {
       round: window.round,
@@ -225,12 +243,49 @@ export class Clearing {
     return out;
   }
 
+  /**
+   * Extends this clearer's lease once half of it has passed, so a long settlement is never taken
+   * over while it runs; fails when another clearer took the round meanwhile, which stops this one
+   * before it writes anything more.
+   */
+  private async keepLease(w: RoundWindow, lease: { clearer: string; until: number }): Promise<void> {
+    const now = this.deps.runtime.clock.now();
+    if (now < lease.until - CLEARING_LEASE_MS / 2) return;
+    const until = now + CLEARING_LEASE_MS;
+    try {
+      await this.deps.table.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.round(w.round),
+          UpdateExpression: 'SET lease_until = :until',
+          ConditionExpression: '#state = :clearing AND clearer = :me',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':until': until, ':clearing': 'clearing', ':me': lease.clearer },
+        }),
+      );
+      lease.until = until;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) {
+        throw new Error(`round ${w.round} was taken over by another clearer`);
+      }
+      throw err;
+    }
+  }
+
+  private async isCleared(round: string): Promise<boolean> {
+    const out = await this.deps.table.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.round(round), ConsistentRead: true }),
+    );
+    return out.Item?.state === 'cleared';
+  }
+
   private async settle(
     w: RoundWindow,
     bids: RoundBid[],
     decision: ClearingDecision,
     clearingAt: number,
     ctx: EventContext,
+    lease: { clearer: string; until: number },
   ): Promise<void> {
     const byId = new Map(bids.map((b) => [b.bid_id, b]));
     const outcomes: { bid: RoundBid; won: boolean; reason?: 'outbid' | 'insufficient_supply' }[] = [];
@@ -265,6 +320,7 @@ export class Clearing {
         for (const a of extra) shared.add(a);
         i++;
       }
+      await this.keepLease(w, lease);
       await this.settleBatch(w, batch, clearingAt, ctx);
       settled += batch.length;
       await this.deps.faults?.afterSettlement?.(settled);
@@ -313,7 +369,9 @@ export class Clearing {
         if (!won) delta(to).total_in += bid.amount;
         delta(bid.agent_id).open_bids -= 1;
         actions.push(
-          ledger.guardAction<void>(record, () => undefined),
+          // An existing settlement transfer means someone settled this bid meanwhile: replan
+          // with the bids still pending rather than take the whole batch as done.
+          { ...ledger.guardAction<void>(record, () => undefined), onConditionFailed: () => ({ kind: 'retry' }) },
           ...ledger.entryActions<void>(record),
         );
         const aggregate = bidAggregate(bid.bid_id);
