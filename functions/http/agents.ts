@@ -24,6 +24,8 @@ export const handler = httpFunction(
     'POST /v1/agents': defineRoute({
       body: registerAgentBody,
       idempotency: 'optional',
+      // The key is shown once and kept only as a hash: a replayed registration answers without it.
+      notStored: ['api_key'],
       handle: async ({ body, events }) => {
         const { agent, api_key, balance } = await s.agents.register(
           { name: body.name, initial_balance: body.initial_balance },

@@ -60,6 +60,11 @@ export interface RouteDefinition<B = unknown, Q = unknown> {
   query?: z.ZodType<Q>;
   /** `required`: requests without `Idempotency-Key` are refused. Default: `optional` for writes. */
   idempotency?: 'required' | 'optional' | 'none';
+  /**
+   * Top-level body fields never stored with the idempotent response (secrets shown once, such
+   * as a new agent's `api_key`): a replay answers without them.
+   */
+  notStored?: readonly string[];
   handle(req: ApiRequest<B, Q>): Promise<ApiResponse>;
 }
 
@@ -167,11 +172,18 @@ const inputMiddleware = (): MiddlewareObj<HttpEvent, HttpResult> => ({
   },
 });
 
-/** Stored responses keep only what a replay needs. */
-function storable(res: HttpResult): StoredResponse {
+/** Stored responses keep only what a replay needs, and never the route's `notStored` fields. */
+function storable(res: HttpResult, notStored: readonly string[] = []): StoredResponse {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(res.headers ?? {})) headers[k] = String(v);
-  return { statusCode: res.statusCode ?? 200, headers, body: typeof res.body === 'string' ? res.body : '' };
+  let body = typeof res.body === 'string' ? res.body : '';
+  if (notStored.length > 0 && body) {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    for (const field of notStored) delete parsed[field];
+    body = JSON.stringify(parsed);
+    delete headers['content-length'];
+  }
+  return { statusCode: res.statusCode ?? 200, headers, body };
 }
 
 const idempotencyMiddleware = (store: IdempotencyStore, logger: Logger): MiddlewareObj<HttpEvent, HttpResult> => {
@@ -181,7 +193,7 @@ const idempotencyMiddleware = (store: IdempotencyStore, logger: Logger): Middlew
     const status = res.statusCode ?? 200;
     try {
       if (status >= 500) await store.release(idem.scope, idem.key);
-      else await store.complete(idem.scope, idem.key, storable(res));
+      else await store.complete(idem.scope, idem.key, storable(res, state.route.notStored));
     } catch (err) {
       // The operation itself committed; a lost record only means a retry re-runs it, and the
       // business guards (transfer ids) keep that retry from applying twice.

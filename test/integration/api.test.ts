@@ -2,6 +2,7 @@
  * The foundation API through real HTTP, the real handlers and authorizer, against DynamoDB Local:
  * registration, profile, balance, history, transfers, idempotency, state, and bad input.
  */
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { scanKinds } from '#shared/adapters/dynamodb/audit';
 import { eventsOfOutbox } from '#shared/adapters/dynamodb/outbox';
@@ -59,6 +60,38 @@ describe('health and registration', () => {
     ]);
     expect(events[1]?.data).toMatchObject({ from: 'mint', to: id, amount: 120.5, purpose: 'agent_grant' });
     await api.expectAuditClean();
+  });
+
+  it('replays a registration without the key, and stores the key nowhere in the clear', async () => {
+    const first = await api.call('POST', '/v1/agents', {
+      body: { name: 'once', initial_balance: 1 },
+      idempotencyKey: 'register-once',
+    });
+    expect(first.status, first.text).toBe(201);
+    const key = first.body.api_key as string;
+    const replay = await api.call('POST', '/v1/agents', {
+      body: { name: 'once', initial_balance: 1 },
+      idempotencyKey: 'register-once',
+    });
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect(replay.body.agent_id).toBe(first.body.agent_id);
+    expect(replay.body).not.toHaveProperty('api_key');
+    // Not in any item of the table: only its hash is kept.
+    const secret = key.split('.')[2] ?? '';
+    expect(secret).toHaveLength(43);
+    const everything: unknown[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await api.table.client.send(
+        new ScanCommand({ TableName: api.table.tableName, ConsistentRead: true, ExclusiveStartKey: start }),
+      );
+      everything.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    expect(JSON.stringify(everything)).toContain(String(first.body.agent_id));
+    expect(JSON.stringify(everything)).not.toContain(secret);
+    expect((await api.call('GET', `/v1/agents/${first.body.agent_id}`, { key })).status).toBe(200);
   });
 
   it('registers with a zero balance and no grant', async () => {
