@@ -160,6 +160,44 @@ describe('faults at the store adapter', () => {
     expect(await api.snapshot()).toBe(before);
   });
 
+  it('retries throttled reads while planning, and ends in a 503 when they stay throttled', async () => {
+    const a = await api.agent('read-throttled', 10);
+    const b = await api.agent('read-throttlee', 0);
+    /** The table's client, with its next `failures` reads throttled. */
+    const throttled = (failures: number) => {
+      let left = failures;
+      const doc = new Proxy(api.table.client, {
+        get(target, prop, receiver) {
+          if (prop !== 'send') return Reflect.get(target, prop, receiver);
+          return (command: { constructor: { name: string } }) => {
+            if (command.constructor.name !== 'TransactWriteCommand' && left-- > 0) {
+              return Promise.reject(Object.assign(new Error('slow down'), { name: 'ThrottlingException' }));
+            }
+            return target.send(command as Parameters<typeof target.send>[0]);
+          };
+        },
+      });
+      const clock = { now: () => Date.now() };
+      return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
+        table: { doc, tableName: api.table.tableName },
+        runtime: { clock, ids: ulidGenerator(clock, seededRandom(7)), random: seededRandom(11) },
+        sleep: async () => {},
+      });
+    };
+    const transfer = (s: Services, id: string) =>
+      s.ledger.transfer(
+        { transfer_id: id, from: a.id, to: b.id, amount: micros(1), purpose: 'transfer', reference: null },
+        { actor: a.id, ctx: {} },
+      );
+    expect((await transfer(throttled(3), 'tr_read_throttled')).replayed).toBe(false);
+    expect((await services().ledger.getAccount(b.id))?.balance).toBe(1);
+    const before = await api.snapshot();
+    const err = await transfer(throttled(1_000), 'tr_read_starved').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'service_unavailable', status: 503, retryAfter: 1 });
+    expect(await api.snapshot()).toBe(before);
+    await api.expectAuditClean();
+  });
+
   it('maps a concurrent debit (optimistic lock miss) to a replan, not an error', async () => {
     const a = await api.agent('locked', 10);
     const b = await api.agent('lockee', 0);

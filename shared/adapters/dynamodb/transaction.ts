@@ -98,7 +98,16 @@ export class TxRunner {
 
   async run<R>(operation: string, plan: (attempt: number) => Promise<TxPlan<R> | { done: R }>): Promise<R> {
     for (let attempt = 0; attempt < this.opts.maxAttempts; attempt++) {
-      const p = await plan(attempt);
+      let p: TxPlan<R> | { done: R };
+      try {
+        p = await plan(attempt);
+      } catch (err) {
+        // The plan's reads meet the same throttling as the write: back off and replan, and end
+        // in a 503 with Retry-After rather than a 500 when it lasts.
+        if (!TRANSIENT_ERRORS.has((err as { name?: string } | null)?.name ?? '')) throw err;
+        await this.sleep(this.backoff(attempt));
+        continue;
+      }
       // The plan found the operation already applied (its guard exists): nothing to write.
       if ('done' in p) return p.done;
       if (p.actions.length > MAX_TRANSACTION_ACTIONS) {
