@@ -1,11 +1,19 @@
 /**
  * An API under test: a fresh table, the handlers' environment, the real handlers and
- * authorizer behind the local HTTP server, and a small client that speaks to it over HTTP.
+ * authorizer behind the local HTTP server, and a small client that speaks to it over HTTP. The
+ * ledger audit runs after every test of a file that uses it.
  */
 import { afterAll, beforeAll, expect } from 'vitest';
 import { closeHttpServer, createHttpServer, listen, loadHandlers } from '#local/http-server';
 import { auditLedger, scanKinds } from '#shared/adapters/dynamodb/audit';
-import { applyHandlerEnv, createTestTable, deleteTestTable, TEST_OPERATOR_KEY, type TestTable } from './context.ts';
+import {
+  applyHandlerEnv,
+  auditAfterEach,
+  createTestTable,
+  deleteTestTable,
+  TEST_OPERATOR_KEY,
+  type TestTable,
+} from './context.ts';
 
 export interface ApiResponse {
   status: number;
@@ -58,6 +66,8 @@ export function useApi(prefix: string): ApiHarness {
     const port = await listen(server, 0);
     url = `http://127.0.0.1:${port}`;
   });
+
+  auditAfterEach(() => table);
 
   afterAll(async () => {
     if (server) await closeHttpServer(server);

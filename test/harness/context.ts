@@ -6,9 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, inject } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { createTable } from '#local/create-table';
 import { localHandlerEnv } from '#local/env';
+import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import './provided.ts';
 
 /** Operator key the handlers accept in tests (config demands at least 16 characters). */
@@ -119,4 +120,19 @@ export function applyHandlerEnv(tableName: string, options: { operatorKey?: stri
   });
   Object.assign(process.env, env);
   return env;
+}
+
+/**
+ * Runs the ledger audit after every test of the file (recomputed balances, sum zero, no agent
+ * negative): the invariants hold whatever a test itself asserts. `current` gives the file's
+ * table once it exists.
+ */
+export function auditAfterEach(current: () => TestTable | undefined): void {
+  afterEach(async () => {
+    const table = current();
+    if (!table) return;
+    const report = await auditLedger({ client: table.client, tableName: table.tableName });
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+  });
 }

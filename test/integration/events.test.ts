@@ -19,6 +19,7 @@ import { type Envelope, makeEvent } from '#shared/core/events';
 import { ulidGenerator } from '#shared/core/ports';
 import {
   applyHandlerEnv,
+  auditAfterEach,
   createTestTable,
   deleteTestTable,
   dynamoEndpoint,
@@ -31,6 +32,7 @@ const suffix = randomBytes(4).toString('hex');
 const STREAM = `EVENTS_${suffix}`;
 
 let table: TestTable;
+auditAfterEach(() => table);
 let server: Server;
 let url = '';
 let pipeline: Pipeline;

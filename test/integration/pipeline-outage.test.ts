@@ -37,12 +37,19 @@ import { micros } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import { ALL_EVENTS_PATTERN, RULES } from '#shared/rules';
 import { keys } from '#shared/table';
-import { createTestTable, deleteTestTable, dynamoEndpoint, type TestTable } from '../harness/context.ts';
+import {
+  auditAfterEach,
+  createTestTable,
+  deleteTestTable,
+  dynamoEndpoint,
+  type TestTable,
+} from '../harness/context.ts';
 
 const STREAM = 'OUTAGE';
 const ROOT = 'outage';
 
 let table: TestTable;
+auditAfterEach(() => table);
 let storeDir = '';
 let port = 0;
 let nats: ManagedProcess | undefined;

@@ -24,6 +24,7 @@ import { systemClock, ulidGenerator } from '#shared/core/ports';
 import { keys } from '#shared/table';
 import {
   applyHandlerEnv,
+  auditAfterEach,
   createTestTable,
   deleteTestTable,
   dynamoEndpoint,
@@ -41,6 +42,7 @@ const STREAM = `PIPELINE_${suffix}`;
 const ROOT = `pipeline${suffix}`;
 
 let table: TestTable;
+auditAfterEach(() => table);
 let server: Server;
 let url = '';
 let pipeline: Pipeline;
