@@ -4,9 +4,11 @@
  * instead of deploying a half-configured stack. Every key has a documented default; only the
  * NATS connection and the optional VPC placement differ between real deployments.
  */
+import { readFileSync } from 'node:fs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Node } from 'constructs';
 import { z } from 'zod';
+import { type EconomyConfig, parseEconomyConfig } from '../shared/core/market-config.ts';
 
 /** Values `RetentionDays` accepts; CloudWatch rejects any other number of days. */
 const RETENTION_VALUES = new Set<number>(
@@ -61,8 +63,13 @@ const fields = z.object({
   otlpEndpoint: z.string().url().optional(),
   /** E-mail address subscribed to the alarm topic. */
   alarmEmail: z.string().email().optional(),
-  /** Length of a clearing round in seconds (used by the market stage's schedule). */
-  roundSeconds: z.coerce.number().int().min(5).max(86_400).default(60),
+  /** Length of a clearing round in seconds; the economy's `round_seconds` and the schedule's. */
+  roundSeconds: z.coerce.number().int().min(5).max(3_600).optional(),
+  /**
+   * The economy (docs/market.md, Configuration): an object in `cdk.json`, or with `-c` inline
+   * JSON or the path of a JSON file. Validated here with the functions' own schema.
+   */
+  economy: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
 });
 
 const contextSchema = fields
@@ -87,6 +94,18 @@ export interface StackConfig {
   readonly otlpEndpoint?: string;
   readonly alarmEmail?: string;
   readonly roundSeconds: number;
+  /** The resolved economy every function gets in `SYNTROPISM_ECONOMY`. */
+  readonly economy: EconomyConfig;
+}
+
+/** The `economy` context value as a document: an object, inline JSON, or a JSON file's path. */
+function economyDocument(value: string | Record<string, unknown> | undefined): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (typeof value !== 'string') return value;
+  const text = value.trim().startsWith('{') ? value : readFileSync(value, 'utf8');
+  const doc: unknown = JSON.parse(text);
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error('not a JSON object');
+  return doc as Record<string, unknown>;
 }
 
 /** Validates raw context values (keys absent or `undefined` take their defaults). */
@@ -94,6 +113,19 @@ export function parseStackConfig(context: Readonly<Record<string, unknown>>): St
   const parsed = contextSchema.safeParse(context);
   if (!parsed.success) throw new Error(`invalid CDK context: ${z.prettifyError(parsed.error)}`);
   const c = parsed.data;
+  let economy: EconomyConfig;
+  try {
+    const doc = economyDocument(c.economy);
+    if (c.roundSeconds !== undefined && doc.round_seconds !== undefined && doc.round_seconds !== c.roundSeconds) {
+      throw new Error(`round_seconds ${String(doc.round_seconds)} contradicts roundSeconds ${c.roundSeconds}`);
+    }
+    economy = parseEconomyConfig({ round_seconds: 60 }, doc, c.roundSeconds && { round_seconds: c.roundSeconds });
+  } catch (err) {
+    throw new Error(`invalid CDK context: economy: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (economy.round_seconds < 5) {
+    throw new Error('invalid CDK context: economy: round_seconds must be at least 5 on AWS');
+  }
   return {
     stage: c.stage,
     logRetention: c.logRetentionDays as RetentionDays,
@@ -103,7 +135,8 @@ export function parseStackConfig(context: Readonly<Record<string, unknown>>): St
     bridgeVpc: c.bridgeVpcId && c.bridgeSubnetIds ? { vpcId: c.bridgeVpcId, subnetIds: c.bridgeSubnetIds } : undefined,
     otlpEndpoint: c.otlpEndpoint,
     alarmEmail: c.alarmEmail,
-    roundSeconds: c.roundSeconds,
+    roundSeconds: economy.round_seconds,
+    economy,
   };
 }
 

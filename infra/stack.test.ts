@@ -413,10 +413,10 @@ describe('default stack', () => {
       ]);
     });
 
-    it('schedules the clearing function with EventBridge Scheduler at the round rate', () => {
+    it('schedules the clearing function with EventBridge Scheduler right after each round closes', () => {
       const [schedule] = s.ofType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties);
       expect(schedule).toMatchObject({
-        ScheduleExpression: 'rate(1 minute)',
+        ScheduleExpression: 'cron(* * * * ? *)',
         State: 'ENABLED',
         Target: { Arn: { 'Fn::GetAtt': [s.id(s.stack.clearing), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } },
       });

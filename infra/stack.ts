@@ -55,10 +55,10 @@ export class SyntropismStack extends Stack {
     super(scope, id, { description: `Syntropism (${props.config.stage})`, ...props });
     const { config } = props;
 
-    // Every function sees the same economy; the round length is the schedule's.
+    // Every function sees the same economy, validated at synth; the round length is the schedule's.
     const environment: FunctionEnvironment = {
       SERVICE_VERSION,
-      SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: config.roundSeconds }),
+      SYNTROPISM_ECONOMY: JSON.stringify(config.economy),
     };
     if (config.otlpEndpoint) environment.OTEL_EXPORTER_OTLP_ENDPOINT = config.otlpEndpoint;
     const functionDefaults: Omit<SyntropismFunctionProps, 'entry'> = {
@@ -131,7 +131,7 @@ export class SyntropismStack extends Stack {
     }).bindTable(this.ledger, { access: 'readwrite' });
     this.clearingSchedule = new scheduler.Schedule(this, 'ClearingSchedule', {
       description: 'Clears due rounds (EventBridge Scheduler runs at most once a minute)',
-      schedule: scheduler.ScheduleExpression.rate(Duration.seconds(Math.max(60, config.roundSeconds))),
+      schedule: clearingSchedule(config.roundSeconds),
       target: new schedulerTargets.LambdaInvoke(this.clearing, { retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
     });
 
@@ -168,4 +168,18 @@ export class SyntropismStack extends Stack {
     new CfnOutput(this, 'EventBusName', { value: this.events.bus.eventBusName });
     new CfnOutput(this, 'NatsSecretArn', { value: this.natsSecret.secretArn });
   }
+}
+
+/**
+ * When clearing runs. Rounds are windows on the epoch grid; a cron expression fires right after
+ * each window closes when the round length divides an hour in whole minutes. Otherwise every
+ * minute (Scheduler's finest), and each run clears all the rounds that are due by then.
+ */
+export function clearingSchedule(roundSeconds: number): scheduler.ScheduleExpression {
+  if (roundSeconds % 60 === 0 && 3_600 % roundSeconds === 0) {
+    const minutes = roundSeconds / 60;
+    const field = minutes === 1 ? '*' : minutes === 60 ? '0' : `0/${minutes}`;
+    return scheduler.ScheduleExpression.expression(`cron(${field} * * * ? *)`);
+  }
+  return scheduler.ScheduleExpression.rate(Duration.minutes(1));
 }

@@ -8,7 +8,7 @@
  * `{"prices":{"cpu":{"max_price":2}}}` keeps every other default. Unknown keys are rejected:
  * a typo in an operator's file must fail at start, not silently fall back to a default.
  *
- * The CDK app resolves the same schema from its context (`parseEconomyConfig(context)`) and
+ * The CDK app resolves its `economy` context key with the same schema (infra/config.ts) and
  * hands the resolved document to the functions as `SYNTROPISM_ECONOMY`, so the deployed
  * functions and the synthesized template can never disagree.
  */
