@@ -32,7 +32,12 @@ export interface StreamSettings {
   maxAgeMs: number;
 }
 
-export const DUPLICATE_WINDOW_MS = 2 * 60 * 60 * 1000;
+/**
+ * Longer than any republish of the same event: a failed bridge invocation is retried by Lambda
+ * for at most 6 hours (the async invoke's maximum event age in the stack). EventBridge's own
+ * 24-hour delivery retries never ran the bridge, so they publish nothing twice.
+ */
+export const DUPLICATE_WINDOW_MS = 7 * 60 * 60 * 1000;
 
 export const DEFAULT_STREAM: StreamSettings = {
   name: 'SYNTROPISM',
