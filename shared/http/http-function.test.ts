@@ -522,14 +522,21 @@ describe('idempotency', () => {
     expect(t.calls).toHaveLength(3);
   });
 
-  it('claims nothing for a request refused before the handler (the corrected request then runs)', async () => {
+  it('stores a refused body as the first response: replayed as is, a corrected body under the same key is 422', async () => {
     const t = setup();
     const headers = { 'idempotency-key': 'k-fixed' };
-    problem(await t.invoke(transferEvent({ headers, body: { ...VALID_TRANSFER, amount: -1 } })), 400);
-    expect(t.store.calls.begin).toBe(0);
-    const fixed = await t.invoke(transferEvent({ headers }));
-    expect(fixed.statusCode).toBe(201);
-    expect(t.calls).toHaveLength(1);
+    const bad = transferEvent({ headers, body: { ...VALID_TRANSFER, amount: -1 } });
+    const first = await t.invoke(bad);
+    problem(first, 400, 'validation_failed');
+    expect(t.store.calls.complete).toBe(1);
+    const again = await t.invoke(transferEvent({ headers, body: { ...VALID_TRANSFER, amount: -1 } }));
+    expect(again.statusCode).toBe(400);
+    expect(again.body).toBe(first.body);
+    expect(again.headers).toMatchObject({ 'idempotent-replayed': 'true' });
+    problem(await t.invoke(transferEvent({ headers })), 422, 'idempotency_key_reused');
+    expect(t.calls).toHaveLength(0);
+    // A new key runs the corrected request.
+    expect((await t.invoke(transferEvent({ headers: { 'idempotency-key': 'k-fixed-2' } }))).statusCode).toBe(201);
   });
 });
 

@@ -5,8 +5,9 @@
  *   tracing (outer wrapper: a span per request, flushed before returning)
  *   → access     caller from the authorizer, checked against the route table (401/403)
  *   → throttle   per-caller token bucket (429)
- *   → input      content type, 64 KB limit, JSON parse, zod validation of body and query (4xx)
  *   → idempotency  `Idempotency-Key`: replay, 409 in progress, 422 reused, stored response
+ *                  (success or 4xx, the input's refusals included)
+ *   → input      content type, 64 KB limit, JSON parse, zod validation of body and query (4xx)
  *   → the route's handler
  *
  * Every error becomes RFC 9457 problem+json in one place (`problem.ts`).
@@ -288,8 +289,10 @@ export function httpFunction(name: string, routes: Record<string, RouteDefinitio
     .use(problemMiddleware(deps.logger))
     .use(accessMiddleware())
     .use(throttleMiddleware(deps.throttle))
-    .use(inputMiddleware())
+    // The key is claimed before the input is checked, so a 4xx for a bad body is the stored
+    // first response too: the same key with a corrected body is then a 422, never a second try.
     .use(idempotencyMiddleware(deps.idempotency, deps.logger))
+    .use(inputMiddleware())
     .handler(async (event) => {
       const state = states.get(event);
       if (!state?.caller && state?.access !== 'public') throw unauthorized();

@@ -294,7 +294,11 @@ describe('bad input changes nothing', () => {
   ])('%s', async (_name, opts, status, code) => {
     const a = await api.agent('bad', 10);
     const before = await api.snapshot();
-    const res = await api.call('POST', '/v1/transfers', { key: a.key, idempotencyKey: `bad-${_name}`, ...opts });
+    const res = await api.call('POST', '/v1/transfers', {
+      key: a.key,
+      idempotencyKey: `bad-${_name.replace(/\W/g, '-')}`,
+      ...opts,
+    });
     expectProblem(res, status, code);
     expect(await api.snapshot()).toBe(before);
     await api.expectAuditClean();
