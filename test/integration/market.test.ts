@@ -144,6 +144,39 @@ describe('bids and clearing', () => {
     await expectEscrowsResolved();
   });
 
+  it('moves prices in round order when auction_cleared events arrive out of order', async () => {
+    const a = await api.agent('late-news', 30);
+    const s = services();
+    const clearOne = async (amount: number) => {
+      await nextRound();
+      const p = await bid(api, a.key, { bundle: { memory: 20 }, duration_seconds: 1, amount });
+      expect(p.status, p.text).toBe(201);
+      await nextRound();
+      const start = Number(String(p.body.round).slice(2)) * 1000;
+      expect(
+        await s.clearing.clearRound({ round: p.body.round, starts_at_ms: start, closes_at_ms: start + 1000 }),
+      ).toBeDefined();
+      const cleared = (await events()).find((e) => e.type === 'auction_cleared' && e.data.round === p.body.round);
+      expect(cleared).toBeDefined();
+      return cleared as Envelope<'auction_cleared'>;
+    };
+    // A round the market has already applied, then two more whose events come in reverse.
+    const base = await clearOne(1);
+    await s.market.applyRound(base);
+    const first = await clearOne(2);
+    const second = await clearOne(3);
+    const applied = await s.market.applyRound(second);
+    expect(applied.map((u) => u.resource).sort()).toEqual(['attention', 'cpu', 'memory', 'tokens']);
+    expect(await s.market.applyRound(first)).toEqual([]); // applied already, before the second
+    const memory = (await events())
+      .filter((e) => e.type === 'price_update' && e.data.resource === 'memory')
+      .filter((e) => [first.data.round, second.data.round].includes(e.data.round))
+      .sort((x, y) => (x.sequence ?? 0) - (y.sequence ?? 0));
+    expect(memory.map((e) => e.data.round)).toEqual([first.data.round, second.data.round]);
+    expect(memory[0]?.causation_id).toBe(first.event_id);
+    expect(memory[1]?.data.old_price).toBe(memory[0]?.data.new_price); // one chain, no round skipped
+  });
+
   it('quotes a bundle at current and floor prices, exactly', async () => {
     const a = await api.agent('quoter', 1);
     const q = await api.call('POST', '/v1/market/quote', {

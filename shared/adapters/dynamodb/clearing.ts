@@ -582,7 +582,7 @@ export class Clearing {
                 TableName: t,
                 Key: keys.round(w.round),
                 UpdateExpression:
-                  'SET #state = :cleared, seq = :seq, stats = :stats, cleared_at_ms = :now REMOVE GSI2PK, GSI2SK, lease_until',
+                  'SET #state = :cleared, seq = :seq, stats = :stats, cleared_event_id = :event, cleared_at_ms = :now REMOVE GSI2PK, GSI2SK, lease_until',
                 ConditionExpression: '#state = :clearing AND clearer = :me',
                 ExpressionAttributeNames: { '#state': 'state' },
                 ExpressionAttributeValues: {
@@ -592,6 +592,8 @@ export class Clearing {
                   ':seq': seq + 1,
                   ':now': runtime.clock.now(),
                   ':stats': { ...event.data, price_basis: prices },
+                  // The price update catches up on a round from here when its event comes late.
+                  ':event': event.event_id,
                 },
               },
             },

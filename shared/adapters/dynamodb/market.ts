@@ -4,14 +4,14 @@
  * `auction_cleared` is delivered — idempotent per round: a replayed or out-of-date round
  * changes nothing.
  */
-import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Envelope, EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
 import type { Runtime } from '../../core/ports.ts';
 import { type PriceUpdate, pricesAfter, updatePrices } from '../../core/pricing.ts';
 import { initialPrices, type PerResource, RESOURCES, type Resource } from '../../core/resources.ts';
-import { roundStartMs } from '../../core/rounds.ts';
+import { roundAt, roundStartMs } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
 import type { TableRef } from './client.ts';
 import { outboxAction } from './outbox.ts';
@@ -34,6 +34,9 @@ export interface PricePoint {
   reason: PriceUpdate['reason'];
   timestamp: string;
 }
+
+/** Catch-up bound of the price update, as clearing's (`MAX_CATCH_UP_WINDOWS`). */
+const MAX_CATCH_UP_ROUNDS = 100;
 
 interface PricesItem {
   prices: PerResource;
@@ -74,8 +77,55 @@ export class Market {
     return (await this.state()).prices;
   }
 
-  /** Applies the price update of a cleared round; returns the updates, or [] when already applied. */
+  /**
+   * Applies the price update of a cleared round; returns its updates, or [] when already applied.
+   * Rounds move prices in round order: `auction_cleared` events may be delivered out of order
+   * (and retried) on AWS, so earlier cleared rounds not applied yet are applied first, from the
+   * statistics their round items keep. A round older than the last applied one changes nothing.
+   */
   async applyRound(cleared: Envelope<'auction_cleared'>, ctx: EventContext = {}): Promise<PriceUpdate[]> {
+    for (const earlier of await this.unappliedBefore(roundStartMs(cleared.data.round))) {
+      await this.applyOne(earlier, ctx);
+    }
+    return this.applyOne(cleared, ctx);
+  }
+
+  /**
+   * Cleared rounds between the last applied one and `start`, oldest first (at most
+   * `MAX_CATCH_UP_ROUNDS`, the most recent), as the `auction_cleared` they emitted.
+   */
+  private async unappliedBefore(start: number): Promise<Array<Pick<Envelope<'auction_cleared'>, 'event_id' | 'data'>>> {
+    const item = await this.item();
+    if (!item || item.last_round_start_ms >= start) return [];
+    const len = this.deps.economy.round_seconds * 1000;
+    const from = Math.max(item.last_round_start_ms + len, start - MAX_CATCH_UP_ROUNDS * len);
+    const rounds = new Set<string>();
+    for (let s = from; s < start; s += len) rounds.add(roundAt(s, this.deps.economy.round_seconds).round);
+    rounds.delete(roundAt(start, this.deps.economy.round_seconds).round);
+    if (rounds.size === 0) return [];
+    const found: Array<Record<string, unknown>> = [];
+    let wanted: Array<Record<string, unknown>> = [...rounds].map((r) => keys.round(r));
+    while (wanted.length > 0) {
+      const out = await this.deps.table.doc.send(
+        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: wanted, ConsistentRead: true } } }),
+      );
+      found.push(...((out.Responses?.[this.tableName] ?? []) as Array<Record<string, unknown>>));
+      wanted = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
+    }
+    return found
+      .filter((r) => r.state === 'cleared' && r.stats && typeof r.cleared_event_id === 'string')
+      .map((r) => {
+        const { price_basis: _basis, ...data } = r.stats as Record<string, unknown>;
+        return { event_id: String(r.cleared_event_id), data: data as Envelope<'auction_cleared'>['data'] };
+      })
+      .filter((e) => roundStartMs(e.data.round) > item.last_round_start_ms)
+      .sort((a, b) => roundStartMs(a.data.round) - roundStartMs(b.data.round));
+  }
+
+  private async applyOne(
+    cleared: Pick<Envelope<'auction_cleared'>, 'event_id' | 'data' | 'trace' | 'scenario_id'>,
+    ctx: EventContext,
+  ): Promise<PriceUpdate[]> {
     const d = cleared.data;
     const start = roundStartMs(d.round);
     if (!d.requested || !d.capacity) throw new Error(`auction_cleared of ${d.round} lacks requested/capacity`);
