@@ -57,6 +57,8 @@ export const keys = {
    */
   event: (day: string, eventId: string) => ({ PK: `EVENTS#${day}`, SK: eventId }),
   eventsOfAgent: (agentId: string, eventId: string) => ({ GSI1PK: `AGENT#${agentId}#EVENTS`, GSI1SK: eventId }),
+  /** A transfer's event again, listed under the agent it paid (in GSI1 only). */
+  eventForRecipient: (eventId: string) => ({ PK: `EVENT#${eventId}`, SK: 'RECIPIENT' }),
   eventsOfScenario: (scenarioId: string, eventId: string) => ({
     GSI2PK: `SCENARIO#${scenarioId}#EVENTS`,
     GSI2SK: eventId,
@@ -118,5 +120,6 @@ export type ItemKind =
   | 'price_history'
   | 'clearing_cursor'
   | 'event'
+  | 'event_recipient'
   | 'dead_letter'
   | 'checkpoint';

@@ -6,7 +6,8 @@
  * Layout (keys in shared/table.ts):
  * - base table `EVENTS#<UTC day>` / `<event_id>`: the whole log in id order, one partition per
  *   day, so "everything after X" walks a few partitions from X's day on;
- * - GSI1 `AGENT#<id>#EVENTS` / `<event_id>`: one agent's events (what an agent may read);
+ * - GSI1 `AGENT#<id>#EVENTS` / `<event_id>`: one agent's events (what an agent may read), with
+ *   transfers it received through a second item (`EVENT#<id>` / `RECIPIENT`);
  * - GSI2 `SCENARIO#<id>#EVENTS` / `<event_id>`: one benchmark scenario's events;
  * - a `type` filter is applied on whichever of these the query uses.
  *
@@ -108,7 +109,10 @@ export class EventLog {
   /** Stores envelopes (idempotent). Retries unprocessed items a few times, then throws. */
   async append(events: readonly Envelope[]): Promise<void> {
     const unique = new Map(events.map((e) => [e.event_id, e]));
-    const items = [...unique.values()].map((e) => this.item(e));
+    const items = [...unique.values()].flatMap((e) => {
+      const to = recipientAgent(e);
+      return to === undefined ? [this.item(e)] : [this.item(e), this.recipientItem(e, to)];
+    });
     for (let i = 0; i < items.length; i += BATCH) {
       let requests = items.slice(i, i + BATCH).map((Item) => ({ PutRequest: { Item } }));
       for (let attempt = 0; requests.length > 0; attempt++) {
@@ -122,6 +126,23 @@ export class EventLog {
         );
       }
     }
+  }
+
+  /**
+   * The same envelope in the recipient's list (GSI1 only): a transfer concerns both agents, and
+   * the one paid should see it among its events. Its own partition keeps it out of the timeline.
+   */
+  private recipientItem(e: Envelope, to: string): Item {
+    return {
+      ...keys.eventForRecipient(e.event_id),
+      ...keys.eventsOfAgent(to, e.event_id),
+      kind: 'event_recipient',
+      event_id: e.event_id,
+      type: e.type,
+      agent_id: to,
+      envelope: JSON.stringify(e),
+      expires_at: Math.floor(this.clock.now() / 1000) + EVENT_LOG_RETENTION_DAYS * 86_400,
+    };
   }
 
   private item(e: Envelope): Item {
@@ -283,6 +304,15 @@ export class EventLog {
 interface Filters {
   type?: EventType | undefined;
   scenario_id?: string | undefined;
+}
+
+const AGENT_ACCOUNT = /^a_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** The agent credited by a transfer, when it is not the event's own agent. */
+function recipientAgent(e: Envelope): string | undefined {
+  if (e.type !== 'credits_transferred') return undefined;
+  const to = (e.data as { to?: unknown }).to;
+  return typeof to === 'string' && AGENT_ACCOUNT.test(to) && to !== e.agent_id ? to : undefined;
 }
 
 function toEnvelope(item: Item): Envelope {

@@ -46,6 +46,7 @@ beforeAll(async () => {
   const handlers: HandlerMap = {
     agents: (await import('#functions/http/agents')).handler,
     events: (await import('#functions/http/events')).handler,
+    transfers: (await import('#functions/http/transfers')).handler,
   };
   const authorizer = (await import('#functions/authorizer')).handler as Authorizer;
   server = createHttpServer({ handlers, authorizer, logError: () => {} });
@@ -287,6 +288,41 @@ describe('GET /v1/events', () => {
     const both = [...first.body.events, ...second.body.events].map((e: Envelope) => e.event_id);
     expect(both.filter((id) => posted.includes(id))).toEqual([a1, a2, a3, a4]);
     expect(both.every((id) => !([b1, b2] as string[]).includes(id))).toBe(true);
+  });
+
+  it("lists a transfer among the events of the agent it paid, and once in the operator's log", async () => {
+    const payer = await registerAgent('payer');
+    const payee = await registerAgent('payee');
+    const paid = await call('POST', '/v1/transfers', {
+      key: payer.key,
+      headers: { 'idempotency-key': 'pay-payee' },
+      body: { to_agent_id: payee.id, amount: 1.5 },
+    });
+    expect(paid.status).toBe(201);
+    const transfer = (await outboxEnvelopes()).find(
+      (e) => e.type === 'credits_transferred' && e.agent_id === payer.id && (e.data as { to?: string }).to === payee.id,
+    );
+    expect(transfer).toBeDefined();
+    const seen = await eventually(async () => {
+      const res = await call('GET', '/v1/events?type=credits_transferred&limit=100', { key: payee.key });
+      const ids = (res.body.events as Envelope[]).map((e) => e.event_id);
+      return ids.includes(transfer?.event_id ?? '') ? ids : undefined;
+    }, 'the transfer in the payee log');
+    expect(seen.filter((id) => id === transfer?.event_id)).toHaveLength(1);
+    // The payer sees it too, and the operator's log holds it once.
+    const payerLog = await call('GET', '/v1/events?type=credits_transferred&limit=100', { key: payer.key });
+    expect(payerLog.body.events.map((e: Envelope) => e.event_id)).toContain(transfer?.event_id);
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await call(
+        'GET',
+        `/v1/events?type=credits_transferred&limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      all.push(...res.body.events.map((e: Envelope) => e.event_id));
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    expect(all.filter((id) => id === transfer?.event_id)).toHaveLength(1);
   });
 
   it('refuses malformed queries with 400', async () => {

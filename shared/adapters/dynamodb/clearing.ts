@@ -377,7 +377,7 @@ export class Clearing {
         const aggregate = bidAggregate(bid.bid_id);
         events.push(
           ledger.transferEvent(record, ctx, {
-            ...(won ? {} : { agent_id: bid.agent_id }),
+            agent_id: bid.agent_id, // the payer of a burn, the payee of a refund
             aggregate,
             sequence: bid.seq + 1,
           }),
