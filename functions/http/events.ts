@@ -3,18 +3,16 @@
  * the event log (`GET /v1/events`; agents only their own events), and the operator lists the
  * pipeline's dead letters (`GET /v1/dead-letters`).
  *
- * A published event is written as an outbox item (a single conditional Put: there is no other
- * state to change), so it takes exactly the path of every system event: stream → bus → NATS
- * and the event log. The log is therefore eventually consistent: an event shows up in
+ * A published event is written as an outbox item with the agent's account lock, which numbers
+ * it in the agent's sequence (`agent:<id>`) like every other event about the agent; it then
+ * takes exactly the path of every system event: stream → bus → NATS and the event log. The log is therefore eventually consistent: an event shows up in
  * `GET /v1/events` once the pipeline has carried it (docs/pipeline.md, "Event log").
  */
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
-import { outboxItem } from '#shared/adapters/dynamodb/outbox';
 import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
 import { EventLog } from '#shared/adapters/outbox-relay-event-log';
 import { services } from '#shared/adapters/services';
 import { forbidden } from '#shared/core/errors';
-import { type EventDraft, makeEvent } from '#shared/core/events';
+import type { EventDraft } from '#shared/core/events';
 import { defineRoute, httpFunction } from '#shared/http/http-function';
 import { agentEventBody, deadLettersQuery, eventsQuery } from '#shared/http/openapi';
 
@@ -31,16 +29,9 @@ export const handler = httpFunction(
       handle: async ({ caller, body, events }) => {
         if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
         // `source` is fixed by the type (agent) and `agent_id` is the caller: neither comes from the body.
-        const draft = { type: body.type, data: body.data, agent_id: caller.agent_id } as EventDraft;
-        const envelope = makeEvent(s.runtime, draft, events);
-        await s.table.doc.send(
-          new PutCommand({
-            TableName: s.table.tableName,
-            Item: outboxItem([envelope], s.runtime.clock.now()),
-            ConditionExpression: 'attribute_not_exists(PK)',
-          }),
-        );
-        return { status: 201, body: { event_id: envelope.event_id } };
+        const draft = { type: body.type, data: body.data } as EventDraft;
+        const envelope = await s.agents.publish(caller.agent_id, draft, events);
+        return { status: 201, body: { event_id: envelope.event_id, sequence: envelope.sequence } };
       },
     }),
     'GET /v1/events': defineRoute({

@@ -127,7 +127,8 @@ describe('POST /v1/events', () => {
       headers: { 'x-scenario-id': 'er_001' },
     });
     expect(res.status).toBe(201);
-    expect(res.body).toEqual({ event_id: expect.stringMatching(/^ev_[0-9A-Z]{26}$/) });
+    // Registration numbered 1 (agent_registered) and 2 (the grant): this event is the third.
+    expect(res.body).toEqual({ event_id: expect.stringMatching(/^ev_[0-9A-Z]{26}$/), sequence: 3 });
     const written = (await outboxEnvelopes()).find((e) => e.event_id === res.body.event_id);
     expect(written).toMatchObject({
       type: 'reasoning_trace',
@@ -135,9 +136,17 @@ describe('POST /v1/events', () => {
       component: 'agents',
       agent_id: agent.id,
       scenario_id: 'er_001',
+      aggregate: `agent:${agent.id}`,
+      sequence: 3,
       data: reasoning.data,
       trace: { traceparent: expect.stringMatching(/^00-/) },
     });
+    // Published concurrently, an agent's events still get distinct, gap-free numbers.
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () => call('POST', '/v1/events', { key: agent.key, body: reasoning })),
+    );
+    expect(burst.map((r) => r.status)).toEqual(Array(8).fill(201));
+    expect(burst.map((r) => r.body.sequence).sort((a, b) => a - b)).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
   });
 
   it('refuses bad input with a 4xx problem and writes nothing', async () => {

@@ -5,7 +5,7 @@
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { newApiKey } from '../../core/api-keys.ts';
 import { DomainError, notFound } from '../../core/errors.ts';
-import type { EventContext } from '../../core/events.ts';
+import type { Envelope, EventContext, EventDraft } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import { MINT_ACCOUNT, type TransferRecord } from '../../core/ledger.ts';
 import { formatCredits, type Micros, micros } from '../../core/money.ts';
@@ -265,6 +265,28 @@ export class Agents {
       return {
         actions: [this.deps.ledger.lockAction<Micros>(snap, 1), outboxAction<Micros>(this.tableName, [event], now)],
         result: () => snap.balance,
+      };
+    });
+  }
+
+  /**
+   * Publishes an agent's own event (`POST /v1/events`), numbered in the agent's sequence like
+   * every event about it: one transaction of the account's lock and the outbox item.
+   */
+  async publish(agentId: string, draft: EventDraft, ctx: EventContext): Promise<Envelope> {
+    return this.deps.tx.run<Envelope>(`publish ${agentId}`, async () => {
+      const account = await this.deps.ledger.getAccount(agentId);
+      if (!account?.is_agent) throw notFound(`Agent ${agentId}`);
+      const snap: AccountSnapshot = toSnapshot(account);
+      const now = this.deps.runtime.clock.now();
+      const event = makeEvent(
+        this.deps.runtime,
+        { ...draft, agent_id: agentId, aggregate: agentAggregate(agentId), sequence: snap.seq + 1 } as EventDraft,
+        ctx,
+      );
+      return {
+        actions: [this.deps.ledger.lockAction<Envelope>(snap, 1), outboxAction<Envelope>(this.tableName, [event], now)],
+        result: () => event,
       };
     });
   }
