@@ -177,6 +177,39 @@ describe('bids and clearing', () => {
     expect(memory[1]?.data.old_price).toBe(memory[0]?.data.new_price); // one chain, no round skipped
   });
 
+  it("a bid's outcome carries the scenario, the trace and the cause of the request that placed it", async () => {
+    const a = await api.agent('traced', 10);
+    await nextRound();
+    const placed = await api.call('POST', '/v1/bids', {
+      key: a.key,
+      idempotencyKey: 'traced-bid',
+      headers: { 'x-scenario-id': 'sc-origin' },
+      body: { bundle: { memory: 5 }, duration_seconds: 1, amount: 1 },
+    });
+    expect(placed.status, placed.text).toBe(201);
+    await nextRound();
+    const start = Number(String(placed.body.round).slice(2)) * 1000;
+    await services().clearing.clearRound({ round: placed.body.round, starts_at_ms: start, closes_at_ms: start + 1000 });
+    const story = (await events())
+      .filter((e) => e.aggregate === `bid:${placed.body.bid_id}`)
+      .sort((x, y) => (x.sequence ?? 0) - (y.sequence ?? 0));
+    expect(story.map((e) => e.type)).toEqual([
+      'bid_placed',
+      'credits_transferred',
+      'credits_transferred',
+      'resources_allocated',
+    ]);
+    const [placedEvent] = story;
+    const traceId = (e: LooseEvent) => e.trace?.traceparent.split('-')[1];
+    expect(traceId(placedEvent as LooseEvent)).toMatch(/^[0-9a-f]{32}$/);
+    for (const e of story) {
+      expect(e.scenario_id).toBe('sc-origin');
+      expect(traceId(e)).toBe(traceId(placedEvent as LooseEvent));
+    }
+    for (const e of story.slice(2)) expect(e.causation_id).toBe(placedEvent?.event_id);
+    expect(story[2]?.agent_id).toBe(a.id); // the burn names its payer
+  });
+
   it('quotes a bundle at current and floor prices, exactly', async () => {
     const a = await api.agent('quoter', 1);
     const q = await api.call('POST', '/v1/market/quote', {

@@ -48,6 +48,12 @@ export interface BidItem {
   /** Sequence of the last event of this bid's aggregate. */
   seq: number;
   shard: number;
+  /**
+   * The request that placed it: its `bid_placed` event, scenario and trace. Settlement events
+   * carry them (as `causation_id`, `scenario_id`, `trace`), so one scenario's events and one
+   * trace reach from the bid request to its outcome.
+   */
+  origin?: { event_id: string; scenario_id?: string; trace?: { traceparent: string; tracestate: string } };
 }
 
 /** What clearing reads of each bid of a round (the round-membership item). */
@@ -228,6 +234,11 @@ export class Bids {
         ),
         this.deps.ledger.transferEvent(hold, ctx, { agent_id: input.agent_id, aggregate, sequence: 2 }),
       ];
+      bid.origin = {
+        event_id: events[0]?.event_id ?? '',
+        ...(ctx.scenario_id !== undefined && { scenario_id: ctx.scenario_id }),
+        ...(ctx.trace !== undefined && { trace: ctx.trace }),
+      };
       const t = this.tableName;
       const replay = async (): Promise<R> => {
         const again = await this.get(input.bid_id);

@@ -353,6 +353,14 @@ export class Clearing {
       const startsAt = new Date(clearingAt).toISOString();
       const settledAt = new Date(runtime.clock.now()).toISOString();
       for (const { bid, won, reason } of current) {
+        // The outcome belongs to the request that placed the bid: its scenario, its trace, and
+        // its bid_placed as the cause.
+        const bidCtx: EventContext = {
+          ...ctx,
+          ...(bid.origin?.scenario_id !== undefined && { scenario_id: bid.origin.scenario_id }),
+          ...(bid.origin?.trace !== undefined && { trace: bid.origin.trace }),
+        };
+        const cause = bid.origin?.event_id ? { causation_id: bid.origin.event_id } : {};
         const escrow = ledger.escrowAccount(bid.bid_id);
         const to = won ? ledger.burnAccount(bid.bid_id) : bid.agent_id;
         const record: TransferRecord = {
@@ -376,10 +384,11 @@ export class Clearing {
         );
         const aggregate = bidAggregate(bid.bid_id);
         events.push(
-          ledger.transferEvent(record, ctx, {
+          ledger.transferEvent(record, bidCtx, {
             agent_id: bid.agent_id, // the payer of a burn, the payee of a refund
             aggregate,
             sequence: bid.seq + 1,
+            ...cause,
           }),
         );
         const allocationId = derivedId('al', bid.bid_id);
@@ -472,6 +481,7 @@ export class Clearing {
                 agent_id: bid.beneficiary_id,
                 aggregate,
                 sequence: bid.seq + 2,
+                ...cause,
                 data: {
                   bid_id: bid.bid_id,
                   allocation_id: allocationId,
@@ -483,7 +493,7 @@ export class Clearing {
                   ends_at: allocation.ends_at,
                 },
               },
-              ctx,
+              bidCtx,
             ),
           );
         } else {
@@ -495,9 +505,10 @@ export class Clearing {
                 agent_id: bid.agent_id,
                 aggregate,
                 sequence: bid.seq + 2,
+                ...cause,
                 data: { agent_id: bid.agent_id, reason: reason ?? 'outbid', bid_id: bid.bid_id },
               },
-              ctx,
+              bidCtx,
             ),
           );
         }

@@ -322,7 +322,7 @@ export class Ledger {
   transferEvent(
     record: TransferRecord,
     ctx: EventContext,
-    meta: { agent_id?: string; aggregate?: string; sequence?: number },
+    meta: { agent_id?: string; aggregate?: string; sequence?: number; causation_id?: string },
   ): Envelope {
     return makeEvent(
       this.deps.runtime,
