@@ -103,6 +103,11 @@ describe('bids and clearing', () => {
       100 - 20 * attempts,
       6,
     );
+    // What a winner burns is spent; a loser's refunded escrow is neither spent nor earned.
+    const richProfile = (await api.call('GET', `/v1/agents/${rich.id}`, { key: rich.key })).body;
+    expect(richProfile.total_spent).toBeCloseTo(20 * attempts, 6);
+    const poorProfile = (await api.call('GET', `/v1/agents/${poor.id}`, { key: poor.key })).body;
+    expect(poorProfile).toMatchObject({ total_earned: 100, total_spent: 0 });
 
     // Price update, as the bus would trigger it from the delivered auction_cleared.
     const all = await events();
@@ -235,6 +240,9 @@ describe('bids and clearing', () => {
     expect(del.status, del.text).toBe(200);
     expect(del.body.status).toBe('cancelled');
     expect((await api.call('GET', `/v1/agents/${a.id}/balance`, { key: a.key })).body.balance).toBe(10);
+    // Escrow held and returned: nothing earned, nothing spent.
+    const profile = (await api.call('GET', `/v1/agents/${a.id}`, { key: a.key })).body;
+    expect(profile).toMatchObject({ total_earned: 10, total_spent: 0 });
     const again = await api.call('DELETE', `/v1/bids/${placed.body.bid_id}`, { key: a.key });
     expect(again.status).toBe(200);
     const other = await api.agent('intruder', 1);

@@ -254,8 +254,7 @@ export class Bids {
             Update: {
               TableName: t,
               Key: keys.account(input.agent_id),
-              UpdateExpression:
-                'SET balance = balance - :amt, version = version + :one ADD total_out :amt, open_bids :one',
+              UpdateExpression: 'SET balance = balance - :amt, version = version + :one ADD open_bids :one',
               // Nothing changed since the read (so the balance suffices), and the open-bid cap holds.
               ConditionExpression:
                 'version = :v AND balance >= :amt AND (attribute_not_exists(open_bids) OR open_bids < :max)',
@@ -401,7 +400,7 @@ export class Bids {
               Update: {
                 TableName: t,
                 Key: keys.account(agentId),
-                UpdateExpression: 'ADD balance :amt, version :one, total_in :amt, open_bids :minus',
+                UpdateExpression: 'ADD balance :amt, version :one, open_bids :minus',
                 ConditionExpression: 'attribute_exists(PK)',
                 ExpressionAttributeValues: { ':amt': refund.amount, ':one': 1, ':minus': -1 },
               },

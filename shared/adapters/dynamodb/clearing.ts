@@ -341,11 +341,11 @@ export class Clearing {
       if (current.length === 0) return { done: undefined };
       const actions: TxAction<void>[] = [];
       const events: Envelope[] = [];
-      const deltas = new Map<string, { balance: number; open_bids: number; total_in: number }>();
+      const deltas = new Map<string, { balance: number; open_bids: number; total_out: number }>();
       const delta = (id: string) => {
         let d = deltas.get(id);
         if (!d) {
-          d = { balance: 0, open_bids: 0, total_in: 0 };
+          d = { balance: 0, open_bids: 0, total_out: 0 };
           deltas.set(id, d);
         }
         return d;
@@ -374,7 +374,8 @@ export class Clearing {
         };
         delta(escrow).balance -= bid.amount;
         delta(to).balance += bid.amount;
-        if (!won) delta(to).total_in += bid.amount;
+        // Burned credits are the payer's spending; a refund only returns its own credits.
+        if (won) delta(bid.agent_id).total_out += bid.amount;
         delta(bid.agent_id).open_bids -= 1;
         actions.push(
           // An existing settlement transfer means someone settled this bid meanwhile: replan
@@ -524,9 +525,9 @@ export class Clearing {
               Update: {
                 TableName: t,
                 Key: keys.account(accountId),
-                UpdateExpression: 'ADD balance :b, open_bids :o, total_in :ti, version :one',
+                UpdateExpression: 'ADD balance :b, open_bids :o, total_out :to, version :one',
                 ConditionExpression: 'attribute_exists(PK)',
-                ExpressionAttributeValues: { ':b': d.balance, ':o': d.open_bids, ':ti': d.total_in, ':one': 1 },
+                ExpressionAttributeValues: { ':b': d.balance, ':o': d.open_bids, ':to': d.total_out, ':one': 1 },
               },
             },
           });

@@ -16,7 +16,7 @@
  */
 import { BatchGetCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DomainError, notFound, validationFailed } from '../../core/errors.ts';
-import type { Envelope, EventContext, EventDraft } from '../../core/events.ts';
+import type { Envelope, EventContext, EventDraft, TransferPurpose } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import {
   assertValidTransfer,
@@ -35,6 +35,14 @@ import type { TableRef } from './client.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { outboxAction } from './outbox.ts';
 import type { Item, TxAction, TxRunner } from './transaction.ts';
+
+/** Purposes that move an agent's credits into or out of escrow, not to or from someone else. */
+const PARKING_PURPOSES: ReadonlySet<TransferPurpose> = new Set<TransferPurpose>([
+  'bid_escrow',
+  'escrow_refund',
+  'service_escrow',
+  'service_refund',
+]);
 
 export interface AccountItem {
   account_id: string;
@@ -169,10 +177,12 @@ export class Ledger {
     onReplay: (existing: TransferRecord) => R | Promise<R>,
   ): TxAction<R>[] {
     assertValidTransfer(record);
+    // Escrow movements park and return an agent's own credits: neither earned nor spent.
+    const counts = !PARKING_PURPOSES.has(record.purpose);
     return [
       this.guardAction(record, onReplay),
-      this.accountChange<R>(record.from, -record.amount, locked.get(record.from), record.created_at),
-      this.accountChange<R>(record.to, record.amount, locked.get(record.to), record.created_at),
+      this.accountChange<R>(record.from, -record.amount, locked.get(record.from), record.created_at, counts),
+      this.accountChange<R>(record.to, record.amount, locked.get(record.to), record.created_at, counts),
       ...this.entryActions<R>(record),
     ];
   }
@@ -235,11 +245,16 @@ export class Ledger {
     };
   }
 
+  /**
+   * One account's side of a movement. `counts`: whether it adds to the agent's totals earned
+   * (`total_in`) and spent (`total_out`); escrow holds and refunds do not.
+   */
   accountChange<R>(
     accountId: string,
     delta: number,
     lock: (AccountSnapshot & { seqDelta?: number }) | undefined,
     createdAt: string,
+    counts = true,
   ): TxAction<R> {
     const table = this.tableName;
     const key = keys.account(accountId);
@@ -284,7 +299,7 @@ export class Ledger {
           Update: {
             TableName: table,
             Key: key,
-            UpdateExpression: `SET balance = balance + :d, version = version + :one, seq = seq + :seq ADD ${delta < 0 ? 'total_out' : 'total_in'} :abs`,
+            UpdateExpression: `SET balance = balance + :d, version = version + :one, seq = seq + :seq${counts ? ` ADD ${delta < 0 ? 'total_out' : 'total_in'} :abs` : ''}`,
             // Condition 2: nothing changed since we read the account (so the balance we checked
             // is the balance we debit, and the event sequence we assigned is the next one).
             ConditionExpression: delta < 0 ? 'version = :v AND balance >= :amt' : 'version = :v',
@@ -293,7 +308,7 @@ export class Ledger {
               ':one': 1,
               ':seq': lock.seqDelta ?? 0,
               ':v': lock.version,
-              ':abs': Math.abs(delta),
+              ...(counts && { ':abs': Math.abs(delta) }),
               ...(delta < 0 && { ':amt': -delta }),
             },
           },
@@ -308,7 +323,7 @@ export class Ledger {
         Update: {
           TableName: table,
           Key: key,
-          UpdateExpression: 'ADD balance :d, version :one, total_in :d',
+          UpdateExpression: counts ? 'ADD balance :d, version :one, total_in :d' : 'ADD balance :d, version :one',
           // Condition 3: ADD would otherwise create a phantom account for an unknown id.
           ConditionExpression: 'attribute_exists(PK)',
           ExpressionAttributeValues: { ':d': delta, ':one': 1 },
