@@ -31,6 +31,7 @@ import { DomainError, forbidden, unauthorized, validationFailed } from '../core/
 import type { EventContext } from '../core/events.ts';
 import type { TokenBuckets } from '../core/token-bucket.ts';
 import type { CallerContext, HttpEvent, HttpHandler, HttpResult } from './contract.ts';
+import { inexactNumber } from './json-numbers.ts';
 import { problemResponse } from './problem.ts';
 import { type Access, ROUTES, routeKey } from './routes.ts';
 
@@ -166,6 +167,14 @@ const inputMiddleware = (): MiddlewareObj<HttpEvent, HttpResult> => ({
       json = JSON.parse(text);
     } catch {
       throw new DomainError('malformed_json', 400, 'The body is not valid JSON.');
+    }
+    // JSON.parse rounds to the nearest double: refuse what it would silently change.
+    const inexact = inexactNumber(text);
+    if (inexact !== undefined) {
+      throw validationFailed(
+        [{ path: '', message: `the number ${inexact.slice(0, 40)} has more digits than a JSON number holds exactly` }],
+        'The body has a number that cannot be read exactly.',
+      );
     }
     const body = state.route.body.safeParse(json);
     if (!body.success) throw validationFailed(zodErrors(body.error, ''));

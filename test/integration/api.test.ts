@@ -287,6 +287,12 @@ describe('bad input changes nothing', () => {
     ['negative', { body: { amount: -1, to_agent_id: 'a_01ARZ3NDEKTSV4RRFFQ69G5FAV' } }, 400, 'validation_failed'],
     ['zero', { body: { amount: 0, to_agent_id: 'a_01ARZ3NDEKTSV4RRFFQ69G5FAV' } }, 400, 'validation_failed'],
     ['too large', { body: { amount: 1e9 + 1, to_agent_id: 'a_01ARZ3NDEKTSV4RRFFQ69G5FAV' } }, 400, 'validation_failed'],
+    [
+      'more digits than a double holds',
+      { raw: '{"amount":1.0000000000000001,"to_agent_id":"a_01ARZ3NDEKTSV4RRFFQ69G5FAV"}' },
+      400,
+      'validation_failed',
+    ],
     ['huge body', { raw: JSON.stringify({ memo: 'x'.repeat(70_000) }) }, 413, 'payload_too_large'],
     ['text/plain', { raw: '{}', headers: { 'content-type': 'text/plain' } }, 415, 'unsupported_media_type'],
     ['empty body', { raw: '' }, 400, 'validation_failed'],
