@@ -258,6 +258,40 @@ describe('balance and state events', () => {
     expect(events[4]?.data).toEqual({ agent_id: a.id, awakened_by: 'self', current_balance: 7 });
   });
 
+  it('a payment wakes a dormant agent, in its own sequence; paying an active agent changes no state', async () => {
+    const payer = await api.agent('waker', 10);
+    const sleeper = await api.agent('sleeper', 1);
+    const nap = await api.call('PUT', `/v1/agents/${sleeper.id}/state`, {
+      key: sleeper.key,
+      body: { state: 'dormant' },
+    });
+    expect(nap.body.state).toBe('dormant');
+    const pay = (n: number) =>
+      api.call('POST', '/v1/transfers', {
+        key: payer.key,
+        idempotencyKey: `wake-${n}`,
+        body: { to_agent_id: sleeper.id, amount: 2 },
+      });
+    expect((await pay(1)).status).toBe(201);
+    const profile = await api.call('GET', `/v1/agents/${sleeper.id}`, { key: sleeper.key });
+    expect(profile.body).toMatchObject({ state: 'active', balance: 3 });
+    expect((await pay(2)).status).toBe(201);
+    const ofSleeper = (await outboxEvents())
+      .filter((e) => e.aggregate === `agent:${sleeper.id}`)
+      .sort((x, y) => (x.sequence ?? 0) - (y.sequence ?? 0));
+    expect(ofSleeper.map((e) => [e.type, e.sequence])).toEqual([
+      ['agent_registered', 1],
+      ['credits_transferred', 2],
+      ['agent_dormant', 3],
+      ['agent_awake', 4],
+    ]);
+    const payment = (await outboxEvents()).find(
+      (e) => e.type === 'credits_transferred' && e.agent_id === payer.id && e.sequence === 3,
+    );
+    expect(ofSleeper[3]?.data).toEqual({ agent_id: sleeper.id, awakened_by: payer.id, current_balance: 3 });
+    expect(ofSleeper[3]?.causation_id).toBe(payment?.event_id);
+  });
+
   it('carries X-Scenario-Id and the request id into events', async () => {
     const a = await api.agent('tagged', 1);
     await api.call('GET', `/v1/agents/${a.id}/balance`, { key: a.key, headers: { 'x-scenario-id': 'er_001' } });

@@ -36,6 +36,9 @@ import { decodeCursor, encodeCursor } from './cursor.ts';
 import { outboxAction } from './outbox.ts';
 import type { Item, TxAction, TxRunner } from './transaction.ts';
 
+/** Agent account ids (`a_` and a ULID); system accounts are named otherwise. */
+const AGENT_ACCOUNT = /^a_[0-9A-HJKMNP-TV-Z]{26}$/;
+
 /** Purposes that move an agent's credits into or out of escrow, not to or from someone else. */
 const PARKING_PURPOSES: ReadonlySet<TransferPurpose> = new Set<TransferPurpose>([
   'bid_escrow',
@@ -370,8 +373,14 @@ export class Ledger {
   ): Promise<TransferOutcome> {
     assertValidTransfer(req);
     if (opts.actor !== req.from && opts.actor !== req.to) throw new Error('the actor must be a party of the transfer');
+    // A payment to another agent wakes it when it is dormant (spec: being paid wakes an agent).
+    const payee = req.to !== opts.actor && AGENT_ACCOUNT.test(req.to) ? req.to : undefined;
     return this.deps.tx.run<TransferOutcome>(`transfer ${req.transfer_id}`, async () => {
-      const [snap, existing] = await Promise.all([this.snapshot(opts.actor), this.getTransfer(req.transfer_id)]);
+      const [snap, existing, payeeState] = await Promise.all([
+        this.snapshot(opts.actor),
+        this.getTransfer(req.transfer_id),
+        payee ? this.agentState(payee) : undefined,
+      ]);
       if (existing) return { done: await this.replayOutcome(existing, req, opts.actor) };
       if (!snap) throw notFound(`Agent ${opts.actor}`);
       if (opts.actor === req.from && snap.balance < req.amount) throw insufficientBalance(req.amount, snap.balance);
@@ -391,16 +400,78 @@ export class Ledger {
           ),
         ),
       ];
-      const locked = new Map([[opts.actor, { ...snap, seqDelta: events.length }]]);
+      const locked = new Map<string, AccountSnapshot & { seqDelta?: number }>([
+        [opts.actor, { ...snap, seqDelta: events.length }],
+      ]);
+      const stateActions: TxAction<TransferOutcome>[] = [];
+      if (payee && payeeState === 'dormant') {
+        const payeeSnap = await this.snapshot(payee);
+        if (!payeeSnap) throw notFound(`Agent ${payee}`);
+        locked.set(payee, { ...payeeSnap, seqDelta: 1 });
+        events.push(
+          makeEvent(
+            this.deps.runtime,
+            {
+              type: 'agent_awake',
+              agent_id: payee,
+              aggregate: agentAggregate(payee),
+              sequence: payeeSnap.seq + 1,
+              causation_id: events[0]?.event_id,
+              data: {
+                agent_id: payee,
+                awakened_by: opts.actor,
+                current_balance: formatCredits(payeeSnap.balance + req.amount),
+              },
+            },
+            opts.ctx,
+          ),
+        );
+        stateActions.push(this.agentStateAction(payee, 'dormant', 'active'));
+      } else if (payee && payeeState === 'active') {
+        // Paid while active: if it went dormant meanwhile, replan (and wake it).
+        stateActions.push(this.agentStateAction(payee, 'active'));
+      }
       const balance = micros(snap.balance + (opts.actor === req.from ? -req.amount : req.amount));
       return {
         actions: [
           ...this.transferActions<TransferOutcome>(record, locked, (t) => this.replayOutcome(t, req, opts.actor)),
+          ...stateActions,
           outboxAction(this.tableName, events, now),
         ],
         result: () => ({ transfer: record, replayed: false, balance }),
       };
     });
+  }
+
+  private async agentState(agentId: string): Promise<string | undefined> {
+    const out = await this.deps.table.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.agent(agentId), ConsistentRead: true }),
+    );
+    return out.Item?.state as string | undefined;
+  }
+
+  /** Holds the agent in state `from`, moving it to `to` when given; a change meanwhile replans. */
+  private agentStateAction<R>(agentId: string, from: string, to?: string): TxAction<R> {
+    const condition = {
+      TableName: this.tableName,
+      Key: keys.agent(agentId),
+      ConditionExpression: '#state = :from',
+      ExpressionAttributeNames: { '#state': 'state' },
+    };
+    return {
+      label: `agent state ${agentId}`,
+      item:
+        to === undefined
+          ? { ConditionCheck: { ...condition, ExpressionAttributeValues: { ':from': from } } }
+          : {
+              Update: {
+                ...condition,
+                UpdateExpression: 'SET #state = :to',
+                ExpressionAttributeValues: { ':from': from, ':to': to },
+              },
+            },
+      onConditionFailed: () => ({ kind: 'retry' }),
+    };
   }
 
   private async replayOutcome(existing: TransferRecord, req: TransferRequest, actor: string): Promise<TransferOutcome> {
