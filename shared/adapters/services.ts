@@ -58,6 +58,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const economy = overrides.economy ?? loadEconomyConfig();
   const bids = new Bids({ table, tx, ledger, runtime, economy, roundShards: config.ROUND_BID_SHARDS });
   const market = new Market({ table, tx, runtime, economy });
+  const agents = new Agents({ table, tx, ledger, runtime });
   const clearing = new Clearing({
     table,
     tx,
@@ -66,6 +67,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     runtime,
     economy,
     prices: () => market.prices(),
+    agents,
     ...(overrides.clearingFaults && { faults: overrides.clearingFaults }),
     ...(overrides.maxBidsPerTransaction && { maxBidsPerTransaction: overrides.maxBidsPerTransaction }),
   });
@@ -80,7 +82,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     tx,
     ledger,
     escrow: new Escrow(ledger, tx, runtime),
-    agents: new Agents({ table, tx, ledger, runtime }),
+    agents,
     idempotency: new DynamoIdempotencyStore(table, runtime.clock),
     throttle: new TokenBuckets(
       { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },

@@ -215,6 +215,48 @@ describe('bids and clearing', () => {
     expect(story[2]?.agent_id).toBe(a.id); // the burn names its payer
   });
 
+  it('a win paid by another wakes the dormant beneficiary; a payer left with nothing goes dormant', async () => {
+    const patron = await api.agent('patron', 3);
+    const sleeper = await api.agent('beneficiary', 0);
+    const nap = await api.call('PUT', `/v1/agents/${sleeper.id}/state`, {
+      key: sleeper.key,
+      body: { state: 'dormant' },
+    });
+    expect(nap.body.state).toBe('dormant');
+    await nextRound();
+    // All the patron has, for the sleeper's allocation.
+    const placed = await bid(api, patron.key, {
+      bundle: { memory: 5 },
+      duration_seconds: 1,
+      amount: 3,
+      beneficiary_id: sleeper.id,
+    });
+    expect(placed.status, placed.text).toBe(201);
+    await nextRound();
+    const start = Number(String(placed.body.round).slice(2)) * 1000;
+    await services().clearing.clearRound({ round: placed.body.round, starts_at_ms: start, closes_at_ms: start + 1000 });
+    expect((await api.call('GET', `/v1/bids/${placed.body.bid_id}`, { key: patron.key })).body.status).toBe('won');
+    const state = async (a: { id: string; key: string }) =>
+      (await api.call('GET', `/v1/agents/${a.id}`, { key: a.key })).body.state;
+    expect(await state(sleeper)).toBe('active');
+    expect(await state(patron)).toBe('dormant');
+    const all = await events();
+    const awake = all.find((e) => e.type === 'agent_awake' && e.agent_id === sleeper.id);
+    expect(awake).toMatchObject({
+      aggregate: `agent:${sleeper.id}`,
+      data: { agent_id: sleeper.id, awakened_by: patron.id, current_balance: 0 },
+    });
+    const asleep = all.find((e) => e.type === 'agent_dormant' && e.agent_id === patron.id);
+    expect(asleep).toMatchObject({
+      aggregate: `agent:${patron.id}`,
+      data: { agent_id: patron.id, final_balance: 0, reason: 'insufficient_credits' },
+    });
+    // A rerun of the round changes no state twice.
+    await services().clearing.clearRound({ round: placed.body.round, starts_at_ms: start, closes_at_ms: start + 1000 });
+    const again = await events();
+    expect(again.filter((e) => e.type === 'agent_dormant' && e.agent_id === patron.id)).toHaveLength(1);
+  });
+
   it('quotes a bundle at current and floor prices, exactly', async () => {
     const a = await api.agent('quoter', 1);
     const q = await api.call('POST', '/v1/market/quote', {

@@ -13,7 +13,7 @@ import type { Runtime } from '../../core/ports.ts';
 import { keys } from '../../table.ts';
 import type { TableRef } from './client.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { type AccountSnapshot, agentAggregate, type Ledger, toSnapshot } from './ledger.ts';
+import { type AccountItem, type AccountSnapshot, agentAggregate, type Ledger, toSnapshot } from './ledger.ts';
 import { outboxAction } from './outbox.ts';
 import type { TxAction, TxRunner } from './transaction.ts';
 
@@ -287,6 +287,82 @@ export class Agents {
       return {
         actions: [this.deps.ledger.lockAction<Envelope>(snap, 1), outboxAction<Envelope>(this.tableName, [event], now)],
         result: () => event,
+      };
+    });
+  }
+
+  /**
+   * Wakes a dormant agent on another's behalf (an allocation paid for it): `agent_awake` with
+   * `awakened_by`. False when it was not dormant.
+   */
+  wake(agentId: string, by: string, ctx: EventContext, causationId?: string): Promise<boolean> {
+    return this.transition(
+      agentId,
+      'active',
+      ctx,
+      (agent) => agent.state === 'dormant',
+      (snap) => ({
+        type: 'agent_awake',
+        ...(causationId !== undefined && { causation_id: causationId }),
+        data: { agent_id: agentId, awakened_by: by, current_balance: formatCredits(snap.balance) },
+      }),
+    );
+  }
+
+  /**
+   * Puts an active agent with no credits and no open bid to sleep (`insufficient_credits`). The
+   * account's version is part of the transaction, so a credit arriving meanwhile keeps it awake.
+   */
+  sleepIfBroke(agentId: string, ctx: EventContext): Promise<boolean> {
+    return this.transition(
+      agentId,
+      'dormant',
+      ctx,
+      (agent, account) => agent.state === 'active' && account.balance === 0 && (account.open_bids ?? 0) === 0,
+      () => ({
+        type: 'agent_dormant',
+        data: { agent_id: agentId, final_balance: 0, reason: 'insufficient_credits' },
+      }),
+    );
+  }
+
+  /** A state change the system makes, numbered in the agent's sequence under its account lock. */
+  private transition(
+    agentId: string,
+    to: AgentState,
+    ctx: EventContext,
+    applies: (agent: AgentItem, account: AccountItem) => boolean,
+    draft: (snap: AccountSnapshot) => Omit<EventDraft, 'agent_id' | 'aggregate' | 'sequence'>,
+  ): Promise<boolean> {
+    return this.deps.tx.run<boolean>(`${to} ${agentId}`, async () => {
+      const [agent, account] = await Promise.all([this.get(agentId), this.deps.ledger.getAccount(agentId)]);
+      if (!agent || !account || !applies(agent, account)) return { done: false };
+      const snap = toSnapshot(account);
+      const event = makeEvent(
+        this.deps.runtime,
+        { ...draft(snap), agent_id: agentId, aggregate: agentAggregate(agentId), sequence: snap.seq + 1 } as EventDraft,
+        ctx,
+      );
+      return {
+        actions: [
+          {
+            label: 'agent state',
+            item: {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.agent(agentId),
+                UpdateExpression: 'SET #state = :to',
+                ConditionExpression: '#state = :from',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':to': to, ':from': agent.state },
+              },
+            },
+            onConditionFailed: () => ({ kind: 'retry' }),
+          },
+          this.deps.ledger.lockAction<boolean>(snap, 1),
+          outboxAction<boolean>(this.tableName, [event], this.deps.runtime.clock.now()),
+        ],
+        result: () => true,
       };
     });
   }

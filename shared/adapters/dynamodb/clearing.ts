@@ -25,6 +25,7 @@ import { derivedId, type Runtime } from '../../core/ports.ts';
 import { capacityOf, type PerResource, RESOURCES } from '../../core/resources.ts';
 import { closedWindowsSince, type RoundWindow } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
+import type { Agents } from './agents.ts';
 import type { BidItem, Bids, RoundBid } from './bids.ts';
 import type { TableRef } from './client.ts';
 import { bidAggregate, resolveTransferId } from './escrow.ts';
@@ -63,6 +64,8 @@ export interface ClearingDeps {
   faults?: ClearingFaults;
   /** Upper bound of bids per settlement transaction (actions also stay ≤ 100). */
   maxBidsPerTransaction?: number;
+  /** Agents' states after settlement (wake a dormant beneficiary, put a broke payer to sleep). */
+  agents?: Agents;
 }
 
 interface RoundItem {
@@ -149,6 +152,7 @@ export class Clearing {
     );
     const lease = { clearer, until: now + CLEARING_LEASE_MS }; // as the claim set it
     await this.settle(window, bids, decision, clearingAt, roundCtx, lease);
+    await this.agentStates(bids, decision, roundCtx);
     // Defence in depth: the round is marked cleared only when no bid of it is left pending.
     const left = await this.deps.bids.ofRound(window.round, { pendingOnly: true });
     if (left.length > 0) {
@@ -269,6 +273,42 @@ export class Clearing {
         throw new Error(`round ${w.round} was taken over by another clearer`);
       }
       throw err;
+    }
+  }
+
+  /**
+   * After settlement, before the round is marked cleared (so a rerun repeats it; each step is
+   * conditioned on the agent's state and is idempotent): an allocation paid by another agent
+   * wakes a dormant beneficiary, and a payer left with no credits and no open bid goes dormant.
+   */
+  private async agentStates(bids: RoundBid[], decision: ClearingDecision, ctx: EventContext): Promise<void> {
+    const agents = this.deps.agents;
+    if (!agents) return;
+    const won = new Set(decision.winners);
+    for (const bid of bids) {
+      if (!won.has(bid.bid_id) || bid.beneficiary_id === bid.agent_id) continue;
+      const bidCtx: EventContext = {
+        ...ctx,
+        ...(bid.origin?.scenario_id !== undefined && { scenario_id: bid.origin.scenario_id }),
+        ...(bid.origin?.trace !== undefined && { trace: bid.origin.trace }),
+      };
+      await agents.wake(bid.beneficiary_id, bid.agent_id, bidCtx, bid.origin?.event_id);
+    }
+    const payers = [...new Set(bids.map((b) => b.agent_id))];
+    for (let i = 0; i < payers.length; i += 100) {
+      const chunk = payers.slice(i, i + 100);
+      let wanted: Record<string, unknown>[] = chunk.map((id) => keys.account(id));
+      const broke: string[] = [];
+      while (wanted.length > 0) {
+        const out = await this.deps.table.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: wanted, ConsistentRead: true } } }),
+        );
+        for (const a of out.Responses?.[this.tableName] ?? []) {
+          if (a.balance === 0 && (a.open_bids ?? 0) === 0) broke.push(String(a.account_id));
+        }
+        wanted = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+      }
+      for (const id of broke) await agents.sleepIfBroke(id, ctx);
     }
   }
 
