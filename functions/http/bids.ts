@@ -34,11 +34,20 @@ export const handler = httpFunction(
         const bundle = checkedBundle(body.bundle, body.duration_seconds, s.economy);
         const id = derivedId('b', caller.agent_id, event.headers['idempotency-key'] ?? '');
         const floor = floorCost(bundle, body.duration_seconds, s.economy);
+        // What was asked, kept with status `rejected` when the placement is refused.
+        const attempt = {
+          ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
+          bundle,
+          duration_seconds: body.duration_seconds,
+          amount: body.amount,
+          rates: bundleRates(bundle, body.duration_seconds),
+        };
         if (body.amount < floor) {
           await s.bids.recordRejection(
             caller.agent_id,
             { reason: 'below_reserve', required: floor, bid_id: id },
             events,
+            attempt,
           );
           throw new DomainError(
             'below_reserve',
@@ -48,18 +57,7 @@ export const handler = httpFunction(
           );
         }
         try {
-          const placed = await s.bids.place(
-            {
-              bid_id: id,
-              agent_id: caller.agent_id,
-              ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
-              bundle,
-              duration_seconds: body.duration_seconds,
-              amount: body.amount,
-              rates: bundleRates(bundle, body.duration_seconds),
-            },
-            events,
-          );
+          const placed = await s.bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
           return {
             status: 201,
             body: {
@@ -70,7 +68,7 @@ export const handler = httpFunction(
           };
         } catch (err) {
           if (err instanceof DomainError && RECORDED.has(err.code)) {
-            const ext = err.extensions as { required?: number; available?: number };
+            const ext = err.extensions as { required?: number; available?: number; round?: string };
             await s.bids.recordRejection(
               caller.agent_id,
               {
@@ -80,6 +78,7 @@ export const handler = httpFunction(
                 bid_id: id,
               },
               events,
+              { ...attempt, ...(ext.round !== undefined && { round: ext.round }) },
             );
           }
           throw err;

@@ -86,7 +86,7 @@ export const quoteBody = z.object({ bundle: bundleSchema, duration_seconds: z.nu
 
 export const listBidsQuery = pageQuery
   .extend({
-    status: z.enum(['pending', 'won', 'lost', 'cancelled']).optional(),
+    status: z.enum(['pending', 'won', 'lost', 'cancelled', 'rejected']).optional(),
     round: z
       .string()
       .regex(/^r_\d{1,12}$/)

@@ -53,6 +53,11 @@ async function expectEscrowsResolved() {
     const id = String(b.bid_id);
     const holds = transfers.filter((t) => t.transfer_id === `bid#${id}#escrow`);
     const resolutions = transfers.filter((t) => t.transfer_id === `bid#${id}#resolve`);
+    if (b.status === 'rejected') {
+      // A refused placement never held anything.
+      expect([...holds, ...resolutions]).toEqual([]);
+      continue;
+    }
     expect(holds).toHaveLength(1);
     if (b.status === 'pending') expect(resolutions).toHaveLength(0);
     else {
@@ -295,18 +300,33 @@ describe('bids and clearing', () => {
 
   it('rejects insufficient balance and below-reserve bids with problems and bid_rejected events', async () => {
     const a = await api.agent('short', 1);
-    // The rejections are recorded as events (numbered in the agent's sequence); no money moves.
-    const before = await api.snapshot(['entry', 'transfer', 'bid', 'round_bid']);
+    // The rejections are recorded as events (numbered in the agent's sequence) and as bids with
+    // status `rejected`; no money moves and no round holds them.
+    const before = await api.snapshot(['entry', 'transfer', 'round_bid']);
     const over = await bid(api, a.key, { bundle: { cpu: 1 }, duration_seconds: 10, amount: 2 });
     expect(over.status).toBe(409);
     expect(over.body).toMatchObject({ code: 'insufficient_balance', required: 2, available: 1 });
     const cheap = await bid(api, a.key, { bundle: { cpu: 100 }, duration_seconds: 3600, amount: 0.000001 });
     expect(cheap.status).toBe(422);
     expect(cheap.body.code).toBe('below_reserve');
-    expect(await api.snapshot(['entry', 'transfer', 'bid', 'round_bid'])).toBe(before);
+    expect(await api.snapshot(['entry', 'transfer', 'round_bid'])).toBe(before);
     expect((await api.call('GET', `/v1/agents/${a.id}`, { key: a.key })).body.balance).toBe(1);
     const rejected = (await events()).filter((e) => e.type === 'bid_rejected' && e.agent_id === a.id);
     expect(rejected.map((e) => e.data.reason).sort()).toEqual(['below_reserve', 'insufficient_balance']);
+    const listed = await api.call('GET', '/v1/bids?status=rejected', { key: a.key });
+    expect(listed.status).toBe(200);
+    expect(listed.body.bids.map((b: { reason: string }) => b.reason).sort()).toEqual([
+      'below_reserve',
+      'insufficient_balance',
+    ]);
+    for (const b of listed.body.bids as Array<{ bid_id: string }>) {
+      const one = await api.call('GET', `/v1/bids/${b.bid_id}`, { key: a.key });
+      expect(one.body).toMatchObject({ status: 'rejected', agent_id: a.id, allocation_id: null });
+      const cancel = await api.call('DELETE', `/v1/bids/${b.bid_id}`, { key: a.key });
+      expect(cancel.status).toBe(409);
+    }
+    const refused = listed.body.bids.find((b: { reason: string }) => b.reason === 'insufficient_balance');
+    expect(refused).toMatchObject({ amount: 2, bundle: { cpu: 1 }, duration_seconds: 10 });
   });
 
   it.each([

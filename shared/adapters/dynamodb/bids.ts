@@ -26,8 +26,10 @@ import { agentAggregate, insufficientBalance, type Ledger, toSnapshot } from './
 import { outboxAction } from './outbox.ts';
 import type { Item, TxAction, TxRunner } from './transaction.ts';
 
-export type BidStatus = 'pending' | 'won' | 'lost' | 'cancelled';
+export type BidStatus = 'pending' | 'won' | 'lost' | 'cancelled' | 'rejected';
 export type LossReason = 'outbid' | 'insufficient_supply';
+/** Why a placement was refused; a refused bid is kept with status `rejected` and this reason. */
+export type RejectionReason = 'insufficient_balance' | 'below_reserve' | 'round_closed' | 'too_many_open_bids';
 
 export interface BidItem {
   bid_id: string;
@@ -41,7 +43,7 @@ export interface BidItem {
   amount: number;
   rates: PerResource;
   status: BidStatus;
-  reason?: LossReason;
+  reason?: LossReason | RejectionReason;
   allocation_id?: string;
   placed_at: string;
   placed_at_ms: number;
@@ -174,6 +176,14 @@ export class Bids {
       ]);
       if (existing) {
         if (existing.agent_id !== input.agent_id) throw new DomainError('conflict', 409, 'Bid id collision.');
+        if (existing.status === 'rejected') {
+          // Only once its Idempotency-Key record has expired can a refused placement come back.
+          throw new DomainError(
+            'conflict',
+            409,
+            `Bid ${input.bid_id} was refused; place it with a new Idempotency-Key.`,
+          );
+        }
         return { done: { bid: existing, balance: micros(account?.balance ?? 0), replayed: true } };
       }
       if (!account?.is_agent) throw notFound(`Agent ${input.agent_id}`);
@@ -433,21 +443,64 @@ export class Bids {
    * Records a refused placement: its own outbox write (the bid's transaction did not commit),
    * numbered in the agent's sequence.
    */
+  /**
+   * Records a refused placement: `bid_rejected` in the agent's sequence and, when the attempt is
+   * given, the bid itself with status `rejected`, so `GET /v1/bids/{id}` answers for it.
+   */
   async recordRejection(
     agentId: string,
     data: {
-      reason: 'insufficient_balance' | 'below_reserve' | 'round_closed' | 'too_many_open_bids' | 'invalid_bundle';
+      reason: RejectionReason;
       required?: number;
       available?: number;
       bid_id?: string;
     },
     ctx: EventContext,
+    attempt?: Omit<PlaceBid, 'bid_id' | 'agent_id'> & { round?: string },
   ): Promise<void> {
     await this.deps.tx.run<void>(`reject bid of ${agentId}`, async () => {
       const account = await this.deps.ledger.getAccount(agentId);
       if (!account) return { done: undefined };
       const snap = toSnapshot(account);
       const now = this.deps.runtime.clock.now();
+      const refused: TxAction<void>[] = [];
+      if (attempt && data.bid_id !== undefined) {
+        const item: BidItem = {
+          bid_id: data.bid_id,
+          round: attempt.round ?? roundAt(now, this.deps.economy.round_seconds).round,
+          agent_id: agentId,
+          beneficiary_id: attempt.beneficiary_id ?? agentId,
+          bundle: attempt.bundle,
+          duration_seconds: attempt.duration_seconds,
+          amount: attempt.amount,
+          rates: attempt.rates,
+          status: 'rejected',
+          reason: data.reason,
+          placed_at: new Date(now).toISOString(),
+          placed_at_ms: now,
+          seq: 0,
+          shard: this.shardOf(data.bid_id),
+        };
+        refused.push({
+          label: 'refused bid',
+          item: {
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                ...keys.bid(data.bid_id),
+                ...keys.agentBidsIndex(agentId, data.bid_id),
+                kind: 'bid',
+                ...item,
+                // Kept as long as the idempotent response that reports the refusal.
+                expires_at: Math.floor(now / 1000) + REFUSED_BID_TTL_SECONDS,
+              },
+              ConditionExpression: 'attribute_not_exists(PK)',
+            },
+          },
+          // A bid already stored under this id (a replayed refusal): nothing more to record.
+          onConditionFailed: () => ({ kind: 'done', result: undefined }),
+        });
+      }
       const event = makeEvent(
         this.deps.runtime,
         {
@@ -466,12 +519,19 @@ export class Bids {
         ctx,
       );
       return {
-        actions: [this.deps.ledger.lockAction<void>(snap, 1), outboxAction<void>(this.tableName, [event], now)],
+        actions: [
+          ...refused,
+          this.deps.ledger.lockAction<void>(snap, 1),
+          outboxAction<void>(this.tableName, [event], now),
+        ],
         result: () => undefined,
       };
     });
   }
 }
+
+/** A refused bid is kept a week (its Idempotency-Key record lives 24 h). */
+const REFUSED_BID_TTL_SECONDS = 7 * 86_400;
 
 export function roundClosed(round: string, what: 'placed' | 'cancelled' = 'placed'): DomainError {
   return new DomainError('round_closed', 409, `Round ${round} is clearing; bids can no longer be ${what} in it.`, {
