@@ -5,6 +5,7 @@
  */
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import { formatCredits } from '#shared/core/money';
+import { RESOURCES } from '#shared/core/resources';
 import type { BackgroundService, StackContext } from './cli.ts';
 import { consoleLogger, startPipeline } from './pipeline/index.ts';
 
@@ -46,9 +47,8 @@ export function marketServices(ctx: StackContext): BackgroundService[] {
             const { prices } = await s.market.state();
             const last = cleared.at(-1);
             if (!last) return;
-            const priceText = Object.entries(prices)
-              .map(([r, p]) => `${r} ${p.toPrecision(3)}`)
-              .join(', ');
+            // In a fixed order, so successive lines read as columns.
+            const priceText = RESOURCES.map((r) => `${r} ${prices[r].toPrecision(3)}`).join(', ');
             ctx.log(
               `${last.round}: ${last.bids} bids, ${last.winners} won, prices ${priceText}; ` +
                 `burned ${formatCredits(report.totals.burned)}, minted ${formatCredits(report.totals.minted)}, ` +
