@@ -218,24 +218,7 @@ export class Agents {
               ctx,
             );
       return {
-        actions: [
-          {
-            label: 'agent state',
-            item: {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.agent(agentId),
-                UpdateExpression: 'SET #state = :to',
-                ConditionExpression: '#state = :from',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: { ':to': state, ':from': agent.state },
-              },
-            },
-            onConditionFailed: () => ({ kind: 'retry' }),
-          },
-          this.deps.ledger.lockAction<R>(snap, 1),
-          outboxAction<R>(this.tableName, [event], now),
-        ],
+        actions: this.stateChange<R>(agentId, agent.state, state, snap, event, now),
         result: () => ({ ...profile, ...totals, state, balance: snap.balance }),
       };
     });
@@ -344,26 +327,41 @@ export class Agents {
         ctx,
       );
       return {
-        actions: [
-          {
-            label: 'agent state',
-            item: {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.agent(agentId),
-                UpdateExpression: 'SET #state = :to',
-                ConditionExpression: '#state = :from',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: { ':to': to, ':from': agent.state },
-              },
-            },
-            onConditionFailed: () => ({ kind: 'retry' }),
-          },
-          this.deps.ledger.lockAction<boolean>(snap, 1),
-          outboxAction<boolean>(this.tableName, [event], this.deps.runtime.clock.now()),
-        ],
+        actions: this.stateChange<boolean>(agentId, agent.state, to, snap, event, this.deps.runtime.clock.now()),
         result: () => true,
       };
     });
+  }
+
+  /**
+   * The actions of one state change: the agent item moves `from` → `to` (a change meanwhile
+   * replans), the account lock numbers the event in the agent's sequence, and the outbox has it.
+   */
+  private stateChange<R>(
+    agentId: string,
+    from: AgentState,
+    to: AgentState,
+    snap: AccountSnapshot,
+    event: Envelope,
+    now: number,
+  ): TxAction<R>[] {
+    return [
+      {
+        label: 'agent state',
+        item: {
+          Update: {
+            TableName: this.tableName,
+            Key: keys.agent(agentId),
+            UpdateExpression: 'SET #state = :to',
+            ConditionExpression: '#state = :from',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':to': to, ':from': from },
+          },
+        },
+        onConditionFailed: () => ({ kind: 'retry' }),
+      },
+      this.deps.ledger.lockAction<R>(snap, 1),
+      outboxAction<R>(this.tableName, [event], now),
+    ];
   }
 }
