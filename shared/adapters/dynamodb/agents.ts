@@ -228,48 +228,51 @@ export class Agents {
    * Reads a balance and records `balance_queried`. The event is numbered in the agent's
    * sequence, so the balance it reports is exactly the one at that point of the history.
    */
-  async queryBalance(agentId: string, ctx: EventContext): Promise<Micros> {
-    return this.deps.tx.run<Micros>(`balance ${agentId}`, async () => {
-      const account = await this.deps.ledger.getAccount(agentId);
-      if (!account?.is_agent) throw notFound(`Agent ${agentId}`);
-      const snap: AccountSnapshot = toSnapshot(account);
-      const now = this.deps.runtime.clock.now();
-      const event = makeEvent(
-        this.deps.runtime,
-        {
-          type: 'balance_queried',
-          agent_id: agentId,
-          aggregate: agentAggregate(agentId),
-          sequence: snap.seq + 1,
-          data: { agent_id: agentId, balance: formatCredits(snap.balance) },
-        },
-        ctx,
-      );
-      return {
-        actions: [this.deps.ledger.lockAction<Micros>(snap, 1), outboxAction<Micros>(this.tableName, [event], now)],
-        result: () => snap.balance,
-      };
-    });
+  queryBalance(agentId: string, ctx: EventContext): Promise<Micros> {
+    return this.recordInSequence(
+      agentId,
+      'balance',
+      (snap) => ({ type: 'balance_queried', data: { agent_id: agentId, balance: formatCredits(snap.balance) } }),
+      ctx,
+      (snap) => snap.balance,
+    );
   }
 
   /**
    * Publishes an agent's own event (`POST /v1/events`), numbered in the agent's sequence like
-   * every event about it: one transaction of the account's lock and the outbox item.
+   * every event about it.
    */
-  async publish(agentId: string, draft: EventDraft, ctx: EventContext): Promise<Envelope> {
-    return this.deps.tx.run<Envelope>(`publish ${agentId}`, async () => {
+  publish(agentId: string, draft: EventDraft, ctx: EventContext): Promise<Envelope> {
+    return this.recordInSequence(
+      agentId,
+      'publish',
+      () => draft,
+      ctx,
+      (_snap, event) => event,
+    );
+  }
+
+  /** One event in the agent's sequence: a transaction of the account's lock and the outbox item. */
+  private recordInSequence<R>(
+    agentId: string,
+    operation: string,
+    draft: (snap: AccountSnapshot) => Omit<EventDraft, 'agent_id' | 'aggregate' | 'sequence'>,
+    ctx: EventContext,
+    result: (snap: AccountSnapshot, event: Envelope) => R,
+  ): Promise<R> {
+    return this.deps.tx.run<R>(`${operation} ${agentId}`, async () => {
       const account = await this.deps.ledger.getAccount(agentId);
       if (!account?.is_agent) throw notFound(`Agent ${agentId}`);
       const snap: AccountSnapshot = toSnapshot(account);
       const now = this.deps.runtime.clock.now();
       const event = makeEvent(
         this.deps.runtime,
-        { ...draft, agent_id: agentId, aggregate: agentAggregate(agentId), sequence: snap.seq + 1 } as EventDraft,
+        { ...draft(snap), agent_id: agentId, aggregate: agentAggregate(agentId), sequence: snap.seq + 1 } as EventDraft,
         ctx,
       );
       return {
-        actions: [this.deps.ledger.lockAction<Envelope>(snap, 1), outboxAction<Envelope>(this.tableName, [event], now)],
-        result: () => event,
+        actions: [this.deps.ledger.lockAction<R>(snap, 1), outboxAction<R>(this.tableName, [event], now)],
+        result: () => result(snap, event),
       };
     });
   }
