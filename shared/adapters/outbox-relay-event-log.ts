@@ -20,7 +20,7 @@ import { decodeTime, encodeTime } from 'ulidx';
 import { validationFailed } from '../core/errors.ts';
 import { type Envelope, type EventType, validateEnvelope } from '../core/events.ts';
 import type { Clock } from '../core/ports.ts';
-import { keys } from '../table.ts';
+import { keys, systemAccountOf } from '../table.ts';
 import type { TableRef } from './dynamodb/client.ts';
 import { errorMessage, type PoisonEvent, PoisonEventError } from './nats/errors.ts';
 import type { BusDetail } from './outbox-relay.ts';
@@ -306,13 +306,11 @@ interface Filters {
   scenario_id?: string | undefined;
 }
 
-const AGENT_ACCOUNT = /^a_[0-9A-HJKMNP-TV-Z]{26}$/;
-
 /** The agent credited by a transfer, when it is not the event's own agent. */
 function recipientAgent(e: Envelope): string | undefined {
   if (e.type !== 'credits_transferred') return undefined;
   const to = (e.data as { to?: unknown }).to;
-  return typeof to === 'string' && AGENT_ACCOUNT.test(to) && to !== e.agent_id ? to : undefined;
+  return typeof to === 'string' && !systemAccountOf(to) && to !== e.agent_id ? to : undefined;
 }
 
 function toEnvelope(item: Item): Envelope {

@@ -349,20 +349,7 @@ export class Agents {
     now: number,
   ): TxAction<R>[] {
     return [
-      {
-        label: 'agent state',
-        item: {
-          Update: {
-            TableName: this.tableName,
-            Key: keys.agent(agentId),
-            UpdateExpression: 'SET #state = :to',
-            ConditionExpression: '#state = :from',
-            ExpressionAttributeNames: { '#state': 'state' },
-            ExpressionAttributeValues: { ':to': to, ':from': from },
-          },
-        },
-        onConditionFailed: () => ({ kind: 'retry' }),
-      },
+      this.deps.ledger.agentStateAction<R>(agentId, from, to),
       this.deps.ledger.lockAction<R>(snap, 1),
       outboxAction<R>(this.tableName, [event], now),
     ];

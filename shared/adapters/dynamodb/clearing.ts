@@ -14,7 +14,8 @@
  */
 
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
 import type { Envelope, EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
@@ -27,7 +28,7 @@ import { closedWindowsSince, type RoundWindow } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
 import type { Agents } from './agents.ts';
 import type { BidItem, Bids, RoundBid } from './bids.ts';
-import type { TableRef } from './client.ts';
+import { getAll, type TableRef } from './client.ts';
 import { bidAggregate, resolveTransferId } from './escrow.ts';
 import type { Ledger } from './ledger.ts';
 import { outboxAction } from './outbox.ts';
@@ -99,19 +100,13 @@ export class Clearing {
     const out: RoundSummary[] = [];
     let last: RoundWindow | undefined;
     for (const w of due) {
-      const summary = await this.clearRound(w, ctx);
-      if (!summary) {
-        // Rounds clear strictly in order: a round still held by another clearer (or by a crashed
-        // one, until its lease runs out) has winners not allocated yet, and a later round cleared
-        // now would be given supply they are about to take. Its holder, or the next run after
-        // the lease, goes on from here. (A round already cleared also answers undefined.)
-        if (await this.isCleared(w.round)) {
-          last = w;
-          continue;
-        }
-        break;
-      }
-      out.push(summary);
+      const outcome = await this.clearWindow(w, ctx);
+      // Rounds clear strictly in order: a round still held by another clearer (or by a crashed
+      // one, until its lease runs out) has winners not allocated yet, and a later round cleared
+      // now would be given supply they are about to take. Its holder, or the next run after the
+      // lease, goes on from here.
+      if (outcome === 'held') break;
+      if (outcome !== 'cleared') out.push(outcome);
       last = w;
     }
     if (last) await this.advanceCursor(last.starts_at_ms);
@@ -120,11 +115,17 @@ export class Clearing {
 
   /** Clears one round; undefined when another clearer holds it or it is already cleared. */
   async clearRound(window: RoundWindow, ctx: EventContext = {}): Promise<RoundSummary | undefined> {
+    const outcome = await this.clearWindow(window, ctx);
+    return typeof outcome === 'string' ? undefined : outcome;
+  }
+
+  /** Clears one round, or says why not: already `cleared`, or `held` by another clearer. */
+  private async clearWindow(window: RoundWindow, ctx: EventContext): Promise<RoundSummary | 'cleared' | 'held'> {
     const now = this.deps.runtime.clock.now();
     if (window.closes_at_ms > now) throw new RangeError(`round ${window.round} is still open`);
     const clearer = this.deps.runtime.ids.next('clr');
     const claimed = await this.claim(window, clearer, now);
-    if (!claimed) return undefined;
+    if ('refused' in claimed) return claimed.refused;
     const round = claimed.item;
     const clearingAt = round.clearing_at_ms ?? now;
     const roundCtx: EventContext = { ...ctx, correlation_id: window.round };
@@ -175,7 +176,7 @@ export class Clearing {
     w: RoundWindow,
     clearer: string,
     now: number,
-  ): Promise<{ item: RoundItem; resumed: boolean } | undefined> {
+  ): Promise<{ item: RoundItem; resumed: boolean } | { refused: 'cleared' | 'held' }> {
     const basis = await this.deps.prices();
     try {
       const out = await this.deps.table.doc.send(
@@ -220,7 +221,11 @@ export class Clearing {
       };
       return { item, resumed: old?.state === 'clearing' };
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return undefined;
+      if (err instanceof ConditionalCheckFailedException) {
+        // The condition failure carries the round as it was (ALL_OLD).
+        const state = err.Item ? unmarshall(err.Item).state : undefined;
+        return { refused: state === 'cleared' ? 'cleared' : 'held' };
+      }
       throw err;
     }
   }
@@ -287,36 +292,16 @@ export class Clearing {
     const won = new Set(decision.winners);
     for (const bid of bids) {
       if (!won.has(bid.bid_id) || bid.beneficiary_id === bid.agent_id) continue;
-      const bidCtx: EventContext = {
-        ...ctx,
-        ...(bid.origin?.scenario_id !== undefined && { scenario_id: bid.origin.scenario_id }),
-        ...(bid.origin?.trace !== undefined && { trace: bid.origin.trace }),
-      };
-      await agents.wake(bid.beneficiary_id, bid.agent_id, bidCtx, bid.origin?.event_id);
+      await agents.wake(bid.beneficiary_id, bid.agent_id, originContext(bid, ctx), bid.origin?.event_id);
     }
     const payers = [...new Set(bids.map((b) => b.agent_id))];
-    for (let i = 0; i < payers.length; i += 100) {
-      const chunk = payers.slice(i, i + 100);
-      let wanted: Record<string, unknown>[] = chunk.map((id) => keys.account(id));
-      const broke: string[] = [];
-      while (wanted.length > 0) {
-        const out = await this.deps.table.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: wanted, ConsistentRead: true } } }),
-        );
-        for (const a of out.Responses?.[this.tableName] ?? []) {
-          if (a.balance === 0 && (a.open_bids ?? 0) === 0) broke.push(String(a.account_id));
-        }
-        wanted = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
-      }
-      for (const id of broke) await agents.sleepIfBroke(id, ctx);
-    }
-  }
-
-  private async isCleared(round: string): Promise<boolean> {
-    const out = await this.deps.table.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.round(round), ConsistentRead: true }),
+    const accounts = await getAll(
+      this.deps.table,
+      payers.map((id) => keys.account(id)),
     );
-    return out.Item?.state === 'cleared';
+    for (const a of accounts) {
+      if (a.balance === 0 && Number(a.open_bids ?? 0) === 0) await agents.sleepIfBroke(String(a.account_id), ctx);
+    }
   }
 
   private async settle(
@@ -395,11 +380,7 @@ export class Clearing {
       for (const { bid, won, reason } of current) {
         // The outcome belongs to the request that placed the bid: its scenario, its trace, and
         // its bid_placed as the cause.
-        const bidCtx: EventContext = {
-          ...ctx,
-          ...(bid.origin?.scenario_id !== undefined && { scenario_id: bid.origin.scenario_id }),
-          ...(bid.origin?.trace !== undefined && { trace: bid.origin.trace }),
-        };
+        const bidCtx = originContext(bid, ctx);
         const cause = bid.origin?.event_id ? { causation_id: bid.origin.event_id } : {};
         const escrow = ledger.escrowAccount(bid.bid_id);
         const to = won ? ledger.burnAccount(bid.bid_id) : bid.agent_id;
@@ -579,16 +560,11 @@ export class Clearing {
   }
 
   private async stillPending<T extends { bid: RoundBid }>(batch: T[]): Promise<T[]> {
-    const out = await this.deps.table.doc.send(
-      new BatchGetCommand({
-        RequestItems: {
-          [this.tableName]: { Keys: batch.map((b) => keys.bid(b.bid.bid_id)), ConsistentRead: true },
-        },
-      }),
-    );
-    const pending = new Set(
-      ((out.Responses?.[this.tableName] ?? []) as BidItem[]).filter((b) => b.status === 'pending').map((b) => b.bid_id),
-    );
+    const items = (await getAll(
+      this.deps.table,
+      batch.map((b) => keys.bid(b.bid.bid_id)),
+    )) as unknown as BidItem[];
+    const pending = new Set(items.filter((b) => b.status === 'pending').map((b) => b.bid_id));
     return batch.filter((b) => pending.has(b.bid.bid_id));
   }
 
@@ -718,4 +694,13 @@ export class Clearing {
     } while (start);
     return out;
   }
+}
+
+/** The context of a bid's outcome: the scenario and trace of the request that placed it. */
+function originContext(bid: RoundBid, ctx: EventContext): EventContext {
+  return {
+    ...ctx,
+    ...(bid.origin?.scenario_id !== undefined && { scenario_id: bid.origin.scenario_id }),
+    ...(bid.origin?.trace !== undefined && { trace: bid.origin.trace }),
+  };
 }

@@ -2,7 +2,7 @@
  * DynamoDB clients, created once per container (module scope in the functions).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../../config.ts';
 
 export function makeDocumentClient(config: Pick<Config, 'DYNAMODB_ENDPOINT' | 'AWS_REGION'>): DynamoDBDocumentClient {
@@ -29,3 +29,24 @@ export interface TableRef {
   doc: DynamoDBDocumentClient;
   tableName: string;
 }
+
+/**
+ * Consistent reads of many items by key: BatchGetItem in chunks of 100, keys the service left
+ * unprocessed asked again. Items come back in no particular order; missing ones are absent.
+ */
+export async function getAll(table: TableRef, itemKeys: readonly Record<string, unknown>[]): Promise<Item[]> {
+  const found: Item[] = [];
+  for (let i = 0; i < itemKeys.length; i += 100) {
+    let wanted = itemKeys.slice(i, i + 100) as Record<string, unknown>[];
+    while (wanted.length > 0) {
+      const out = await table.doc.send(
+        new BatchGetCommand({ RequestItems: { [table.tableName]: { Keys: wanted, ConsistentRead: true } } }),
+      );
+      found.push(...((out.Responses?.[table.tableName] ?? []) as Item[]));
+      wanted = (out.UnprocessedKeys?.[table.tableName]?.Keys ?? []) as Record<string, unknown>[];
+    }
+  }
+  return found;
+}
+
+type Item = Record<string, unknown>;

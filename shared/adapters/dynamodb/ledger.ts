@@ -14,7 +14,7 @@
  * the write path: `mint` may go negative, `escrow`/`burn` shards are sharded by the key of
  * the business object so a hold and its post/void always meet in the same shard.
  */
-import { BatchGetCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DomainError, notFound, validationFailed } from '../../core/errors.ts';
 import type { Envelope, EventContext, EventDraft, TransferPurpose } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
@@ -31,13 +31,10 @@ import {
 import { formatCredits, type Micros, micros } from '../../core/money.ts';
 import type { Runtime } from '../../core/ports.ts';
 import { keys, shardAccountId, systemAccountOf } from '../../table.ts';
-import type { TableRef } from './client.ts';
+import { getAll, type TableRef } from './client.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import { outboxAction } from './outbox.ts';
 import type { Item, TxAction, TxRunner } from './transaction.ts';
-
-/** Agent account ids (`a_` and a ULID); system accounts are named otherwise. */
-const AGENT_ACCOUNT = /^a_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 /** Purposes that move an agent's credits into or out of escrow, not to or from someone else. */
 const PARKING_PURPOSES: ReadonlySet<TransferPurpose> = new Set<TransferPurpose>([
@@ -124,10 +121,7 @@ export class Ledger {
   /** Balance of a (possibly sharded) system account: the sum of its shards. */
   async systemBalance(base: 'escrow' | 'burn'): Promise<Micros> {
     const ids = Array.from({ length: this.deps.shards }, (_, i) => keys.account(shardAccountId(base, i)));
-    const out = await this.deps.table.doc.send(
-      new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: ids, ConsistentRead: true } } }),
-    );
-    const items = (out.Responses?.[this.tableName] ?? []) as AccountItem[];
+    const items = (await getAll(this.deps.table, ids)) as unknown as AccountItem[];
     return micros(items.reduce((s, a) => s + a.balance, 0));
   }
 
@@ -374,7 +368,7 @@ export class Ledger {
     assertValidTransfer(req);
     if (opts.actor !== req.from && opts.actor !== req.to) throw new Error('the actor must be a party of the transfer');
     // A payment to another agent wakes it when it is dormant (spec: being paid wakes an agent).
-    const payee = req.to !== opts.actor && AGENT_ACCOUNT.test(req.to) ? req.to : undefined;
+    const payee = req.to !== opts.actor && !systemAccountOf(req.to) ? req.to : undefined;
     return this.deps.tx.run<TransferOutcome>(`transfer ${req.transfer_id}`, async () => {
       const [snap, existing, payeeState] = await Promise.all([
         this.snapshot(opts.actor),
@@ -451,7 +445,7 @@ export class Ledger {
   }
 
   /** Holds the agent in state `from`, moving it to `to` when given; a change meanwhile replans. */
-  private agentStateAction<R>(agentId: string, from: string, to?: string): TxAction<R> {
+  agentStateAction<R>(agentId: string, from: string, to?: string): TxAction<R> {
     const condition = {
       TableName: this.tableName,
       Key: keys.agent(agentId),

@@ -4,7 +4,7 @@
  * `auction_cleared` is delivered — idempotent per round: a replayed or out-of-date round
  * changes nothing.
  */
-import { BatchGetCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Envelope, EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
@@ -13,7 +13,8 @@ import { type PriceUpdate, pricesAfter, updatePrices } from '../../core/pricing.
 import { initialPrices, type PerResource, RESOURCES, type Resource } from '../../core/resources.ts';
 import { roundAt, roundStartMs } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
-import type { TableRef } from './client.ts';
+import { MAX_CATCH_UP_WINDOWS } from './clearing.ts';
+import { getAll, type TableRef } from './client.ts';
 import { outboxAction } from './outbox.ts';
 import type { TxAction, TxRunner } from './transaction.ts';
 
@@ -34,9 +35,6 @@ export interface PricePoint {
   reason: PriceUpdate['reason'];
   timestamp: string;
 }
-
-/** Catch-up bound of the price update, as clearing's (`MAX_CATCH_UP_WINDOWS`). */
-const MAX_CATCH_UP_ROUNDS = 100;
 
 interface PricesItem {
   prices: PerResource;
@@ -92,26 +90,21 @@ export class Market {
 
   /**
    * Cleared rounds between the last applied one and `start`, oldest first (at most
-   * `MAX_CATCH_UP_ROUNDS`, the most recent), as the `auction_cleared` they emitted.
+   * `MAX_CATCH_UP_WINDOWS`, the most recent), as the `auction_cleared` they emitted.
    */
   private async unappliedBefore(start: number): Promise<Array<Pick<Envelope<'auction_cleared'>, 'event_id' | 'data'>>> {
     const item = await this.item();
     if (!item || item.last_round_start_ms >= start) return [];
     const len = this.deps.economy.round_seconds * 1000;
-    const from = Math.max(item.last_round_start_ms + len, start - MAX_CATCH_UP_ROUNDS * len);
+    const from = Math.max(item.last_round_start_ms + len, start - MAX_CATCH_UP_WINDOWS * len);
     const rounds = new Set<string>();
     for (let s = from; s < start; s += len) rounds.add(roundAt(s, this.deps.economy.round_seconds).round);
     rounds.delete(roundAt(start, this.deps.economy.round_seconds).round);
     if (rounds.size === 0) return [];
-    const found: Array<Record<string, unknown>> = [];
-    let wanted: Array<Record<string, unknown>> = [...rounds].map((r) => keys.round(r));
-    while (wanted.length > 0) {
-      const out = await this.deps.table.doc.send(
-        new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: wanted, ConsistentRead: true } } }),
-      );
-      found.push(...((out.Responses?.[this.tableName] ?? []) as Array<Record<string, unknown>>));
-      wanted = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
-    }
+    const found = await getAll(
+      this.deps.table,
+      [...rounds].map((r) => keys.round(r)),
+    );
     return found
       .filter((r) => r.state === 'cleared' && r.stats && typeof r.cleared_event_id === 'string')
       .map((r) => {
