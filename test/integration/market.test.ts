@@ -13,6 +13,7 @@ import { loadConfig } from '#shared/config';
 import type { Envelope } from '#shared/core/events';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { seededRandom, ulidGenerator } from '#shared/core/ports';
+import { roundStartMs } from '#shared/core/rounds';
 import { type ApiHarness, useApi } from '../harness/api.ts';
 
 const ECONOMY = { round_seconds: 1, bids: { max_open_bids_per_agent: 50 } };
@@ -23,6 +24,12 @@ const api = useApi('market');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Waits until the current 1-second round has closed. */
 const nextRound = () => sleep(1_050 - (Date.now() % 1_000));
+/** The 1-second window of a round id, as clearing takes it. */
+const windowOf = (round: string) => ({
+  round,
+  starts_at_ms: roundStartMs(round),
+  closes_at_ms: roundStartMs(round) + 1000,
+});
 
 function services(overrides: Parameters<typeof createServices>[1] = {}): Services {
   return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
@@ -162,10 +169,7 @@ describe('bids and clearing', () => {
       const p = await bid(api, a.key, { bundle: { memory: 20 }, duration_seconds: 1, amount });
       expect(p.status, p.text).toBe(201);
       await nextRound();
-      const start = Number(String(p.body.round).slice(2)) * 1000;
-      expect(
-        await s.clearing.clearRound({ round: p.body.round, starts_at_ms: start, closes_at_ms: start + 1000 }),
-      ).toBeDefined();
+      expect(await s.clearing.clearRound(windowOf(p.body.round))).toBeDefined();
       const cleared = (await events()).find((e) => e.type === 'auction_cleared' && e.data.round === p.body.round);
       expect(cleared).toBeDefined();
       return cleared as Envelope<'auction_cleared'>;
@@ -198,8 +202,7 @@ describe('bids and clearing', () => {
     });
     expect(placed.status, placed.text).toBe(201);
     await nextRound();
-    const start = Number(String(placed.body.round).slice(2)) * 1000;
-    await services().clearing.clearRound({ round: placed.body.round, starts_at_ms: start, closes_at_ms: start + 1000 });
+    await services().clearing.clearRound(windowOf(placed.body.round));
     const story = (await events())
       .filter((e) => e.aggregate === `bid:${placed.body.bid_id}`)
       .sort((x, y) => (x.sequence ?? 0) - (y.sequence ?? 0));
@@ -238,8 +241,7 @@ describe('bids and clearing', () => {
     });
     expect(placed.status, placed.text).toBe(201);
     await nextRound();
-    const start = Number(String(placed.body.round).slice(2)) * 1000;
-    await services().clearing.clearRound({ round: placed.body.round, starts_at_ms: start, closes_at_ms: start + 1000 });
+    await services().clearing.clearRound(windowOf(placed.body.round));
     expect((await api.call('GET', `/v1/bids/${placed.body.bid_id}`, { key: patron.key })).body.status).toBe('won');
     const state = async (a: { id: string; key: string }) =>
       (await api.call('GET', `/v1/agents/${a.id}`, { key: a.key })).body.state;
@@ -257,7 +259,7 @@ describe('bids and clearing', () => {
       data: { agent_id: patron.id, final_balance: 0, reason: 'insufficient_credits' },
     });
     // A rerun of the round changes no state twice.
-    await services().clearing.clearRound({ round: placed.body.round, starts_at_ms: start, closes_at_ms: start + 1000 });
+    await services().clearing.clearRound(windowOf(placed.body.round));
     const again = await events();
     expect(again.filter((e) => e.type === 'agent_dormant' && e.agent_id === patron.id)).toHaveLength(1);
   });
@@ -371,11 +373,7 @@ describe('clearing under faults', () => {
         },
       },
     });
-    const window = {
-      round,
-      starts_at_ms: Number(round.slice(2)) * 1000,
-      closes_at_ms: Number(round.slice(2)) * 1000 + 1000,
-    };
+    const window = windowOf(round);
     if (k > 0) await expect(crashing.clearing.clearRound(window)).rejects.toThrow(`crash after ${k}`);
     // The crashed clearer's lease blocks others until it expires: take over as its successor would.
     await api.table.client
@@ -412,8 +410,7 @@ describe('clearing under faults', () => {
     const round = placed[0]?.body.round as string;
     expect(new Set(placed.map((p) => p.body.round)).size).toBe(1);
     await nextRound();
-    const start = Number(round.slice(2)) * 1000;
-    const window = { round, starts_at_ms: start, closes_at_ms: start + 1000 };
+    const window = windowOf(round);
     // One clock for both clearers; the first one stalls after two settlements for longer than
     // its lease (a frozen container), and the successor takes the round over meanwhile.
     let offset = 0;
@@ -499,8 +496,7 @@ describe('clearing under faults', () => {
     expect(p.status).toBe(201);
     await nextRound();
     const round = p.body.round as string;
-    const start = Number(round.slice(2)) * 1000;
-    const window = { round, starts_at_ms: start, closes_at_ms: start + 1000 };
+    const window = windowOf(round);
     const results = await Promise.all([services().clearing.clearRound(window), services().clearing.clearRound(window)]);
     expect(results.filter((r) => r !== undefined)).toHaveLength(1);
     const cleared = (await events()).filter((e) => e.type === 'auction_cleared' && e.data.round === round);
