@@ -11,9 +11,9 @@ import { Agents } from './dynamodb/agents.ts';
 import { Bids } from './dynamodb/bids.ts';
 import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
 import { makeDocumentClient, type TableRef } from './dynamodb/client.ts';
-import { Escrow } from './dynamodb/escrow.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
+import { LedgerWriter } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
 import { initTelemetry } from './telemetry/tracing.ts';
@@ -24,7 +24,7 @@ export interface Services {
   table: TableRef;
   tx: TxRunner;
   ledger: Ledger;
-  escrow: Escrow;
+  writer: LedgerWriter;
   agents: Agents;
   economy: EconomyConfig;
   bids: Bids;
@@ -54,15 +54,17 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...(overrides.writer && { writer: overrides.writer }),
     ...(overrides.sleep && { sleep: overrides.sleep }),
   });
-  const ledger = new Ledger({ table, tx, runtime, shards: config.LEDGER_SHARDS });
+  const writer = new LedgerWriter(table.tableName);
+  const ledger = new Ledger({ table, tx, writer, runtime, shards: config.LEDGER_SHARDS });
   const economy = overrides.economy ?? loadEconomyConfig();
-  const bids = new Bids({ table, tx, ledger, runtime, economy, roundShards: config.ROUND_BID_SHARDS });
+  const bids = new Bids({ table, tx, ledger, writer, runtime, economy, roundShards: config.ROUND_BID_SHARDS });
   const market = new Market({ table, tx, runtime, economy });
-  const agents = new Agents({ table, tx, ledger, runtime });
+  const agents = new Agents({ table, tx, ledger, writer, runtime });
   const clearing = new Clearing({
     table,
     tx,
     ledger,
+    writer,
     bids,
     runtime,
     economy,
@@ -81,7 +83,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     table,
     tx,
     ledger,
-    escrow: new Escrow(ledger, tx, runtime),
+    writer,
     agents,
     idempotency: new DynamoIdempotencyStore(table, runtime.clock),
     throttle: new TokenBuckets(

@@ -17,6 +17,8 @@ export type ProblemCode =
   | 'idempotency_key_required'
   | 'request_in_progress'
   | 'insufficient_balance'
+  | 'money_supply_exhausted'
+  | 'balance_ceiling_exceeded'
   | 'below_reserve'
   | 'round_closed'
   | 'too_many_open_bids'

@@ -1,10 +1,10 @@
 /**
  * Wire shape of bids, allocations and rounds.
  */
-import type { BidItem } from '../adapters/dynamodb/bids.ts';
+import type { BidRecord } from '../core/bids.ts';
 import { formatCredits } from '../core/money.ts';
 
-export const presentBid = (b: BidItem) => ({
+export const presentBid = (b: BidRecord) => ({
   bid_id: b.bid_id,
   round: b.round,
   agent_id: b.agent_id,

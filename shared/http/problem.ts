@@ -21,6 +21,8 @@ const TITLES: Record<ProblemCode, string> = {
   idempotency_key_required: 'Idempotency key required',
   request_in_progress: 'Request in progress',
   insufficient_balance: 'Insufficient balance',
+  money_supply_exhausted: 'Money supply exhausted',
+  balance_ceiling_exceeded: 'Balance ceiling exceeded',
   below_reserve: 'Below reserve',
   round_closed: 'Round closed',
   too_many_open_bids: 'Too many open bids',

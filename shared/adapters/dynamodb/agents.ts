@@ -7,17 +7,25 @@ import { newApiKey } from '../../core/api-keys.ts';
 import { DomainError, notFound } from '../../core/errors.ts';
 import type { Envelope, EventContext, EventDraft } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
-import { MINT_ACCOUNT, type TransferRecord } from '../../core/ledger.ts';
 import { formatCredits, type Micros, micros } from '../../core/money.ts';
+import {
+  type AccountEffectInput,
+  agentAggregate,
+  grant,
+  ledgerChange,
+  transferredEvent,
+} from '../../core/movements.ts';
 import type { Runtime } from '../../core/ports.ts';
 import { keys } from '../../table.ts';
+import { type AgentState, agentStateAction } from './agent-state.ts';
 import type { TableRef } from './client.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { type AccountItem, type AccountSnapshot, agentAggregate, type Ledger, toSnapshot } from './ledger.ts';
+import { type AccountItem, type AccountSnapshot, type Ledger, toSnapshot } from './ledger.ts';
+import type { LedgerWriter } from './ledger-writer.ts';
 import { outboxAction } from './outbox.ts';
 import type { TxAction, TxRunner } from './transaction.ts';
 
-export type AgentState = 'active' | 'dormant';
+export type { AgentState };
 
 export interface AgentItem {
   agent_id: string;
@@ -38,10 +46,9 @@ export interface AgentsDeps {
   table: TableRef;
   tx: TxRunner;
   ledger: Ledger;
+  writer: LedgerWriter;
   runtime: Runtime;
 }
-
-export const grantTransferId = (agentId: string) => `agent#${agentId}#grant`;
 
 export class Agents {
   constructor(private readonly deps: AgentsDeps) {}
@@ -104,18 +111,7 @@ export class Agents {
       parent_id: input.parent_id ?? null,
       created_at: createdAt,
     };
-    const grant: TransferRecord | undefined =
-      input.initial_balance > 0
-        ? {
-            transfer_id: grantTransferId(agentId),
-            from: MINT_ACCOUNT,
-            to: agentId,
-            amount: input.initial_balance,
-            purpose: 'agent_grant',
-            reference: agentId,
-            created_at: createdAt,
-          }
-        : undefined;
+    const grantMovement = input.initial_balance > 0 ? grant(agentId, input.initial_balance, createdAt) : undefined;
     const aggregate = agentAggregate(agentId);
     const events = [
       makeEvent(
@@ -129,56 +125,39 @@ export class Agents {
         },
         ctx,
       ),
-      ...(grant ? [this.deps.ledger.transferEvent(grant, ctx, { agent_id: agentId, aggregate, sequence: 2 })] : []),
+      ...(grantMovement
+        ? [transferredEvent(runtime, grantMovement.record, ctx, { agent_id: agentId, aggregate, sequence: 2 })]
+        : []),
     ];
     type R = { agent: AgentItem; api_key: string; balance: Micros };
-    const created = (): TxAction<R> => ({
+    // The account is opened by the registration with its grant already credited: one
+    // transaction may not write the same item twice.
+    const change = ledgerChange(grantMovement ? [grantMovement] : [], [
+      { account_id: agentId, seq: events.length, opened_at: createdAt },
+    ]);
+    const collision = () => new DomainError('conflict', 409, 'Agent id collision.');
+    return this.deps.tx.run<R>(`register ${agentId}`, async () => ({
+      actions: [
+        this.agentPut<R>(agent),
+        ...this.deps.writer.actions<R>(change, () => ({ kind: 'fail', error: collision() })),
+        outboxAction<R>(this.tableName, events, now),
+      ],
+      result: () => ({ agent, api_key: apiKey, balance: input.initial_balance }),
+    }));
+  }
+
+  private agentPut<R>(agent: AgentItem): TxAction<R> {
+    return {
       label: 'agent exists',
       item: {
         Put: {
           TableName: this.tableName,
-          Item: { ...keys.agent(agentId), ...keys.agentsIndex(agentId), kind: 'agent', ...agent },
+          Item: { ...keys.agent(agent.agent_id), ...keys.agentsIndex(agent.agent_id), kind: 'agent', ...agent },
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
       onConditionFailed: () => ({ kind: 'fail', error: new DomainError('conflict', 409, 'Agent id collision.') }),
-    });
-    // The account is created with its grant already credited: one transaction may not write
-    // the same item twice, so the grant's credit is the account's opening balance.
-    const account: TxAction<R> = {
-      label: 'account',
-      item: {
-        Put: {
-          TableName: this.tableName,
-          Item: {
-            ...keys.account(agentId),
-            kind: 'account',
-            account_id: agentId,
-            is_agent: true,
-            balance: input.initial_balance,
-            total_in: input.initial_balance,
-            total_out: 0,
-            version: 1,
-            seq: events.length,
-            created_at: createdAt,
-          },
-          ConditionExpression: 'attribute_not_exists(PK)',
-        },
-      },
     };
-    const grantActions: TxAction<R>[] = grant
-      ? [
-          this.deps.ledger.guardAction<R>(grant, () => {
-            throw new DomainError('conflict', 409, 'Agent id collision.');
-          }),
-          this.deps.ledger.accountChange<R>(MINT_ACCOUNT, -grant.amount, undefined, grant.created_at),
-          ...this.deps.ledger.entryActions<R>(grant),
-        ]
-      : [];
-    return this.deps.tx.run<R>(`register ${agentId}`, async () => ({
-      actions: [created(), account, ...grantActions, outboxAction<R>(this.tableName, events, now)],
-      result: () => ({ agent, api_key: apiKey, balance: input.initial_balance }),
-    }));
   }
 
   /** Voluntary state change by the agent itself: `agent_dormant` / `agent_awake`. */
@@ -270,8 +249,13 @@ export class Agents {
         { ...draft(snap), agent_id: agentId, aggregate: agentAggregate(agentId), sequence: snap.seq + 1 } as EventDraft,
         ctx,
       );
+      // The version lock: the balance the event reports is the balance at this point.
+      const change = ledgerChange([], [sequenced(snap)]);
       return {
-        actions: [this.deps.ledger.lockAction<R>(snap, 1), outboxAction<R>(this.tableName, [event], now)],
+        actions: [
+          ...this.deps.writer.actions<R>(change, () => ({ kind: 'retry' })),
+          outboxAction<R>(this.tableName, [event], now),
+        ],
         result: () => result(snap, event),
       };
     });
@@ -349,9 +333,14 @@ export class Agents {
     now: number,
   ): TxAction<R>[] {
     return [
-      this.deps.ledger.agentStateAction<R>(agentId, from, to),
-      this.deps.ledger.lockAction<R>(snap, 1),
+      agentStateAction<R>(this.tableName, agentId, from, to),
+      ...this.deps.writer.actions<R>(ledgerChange([], [sequenced(snap)]), () => ({ kind: 'retry' })),
       outboxAction<R>(this.tableName, [event], now),
     ];
   }
+}
+
+/** One event in the agent's sequence, under the version read (its balance is reported). */
+function sequenced(snap: AccountSnapshot): AccountEffectInput {
+  return { account_id: snap.account_id, seq: 1, lock: { kind: 'version', version: snap.version } };
 }

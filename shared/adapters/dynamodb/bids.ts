@@ -1,7 +1,8 @@
 /**
- * Bids: placement (escrow hold + bid + round membership + round condition + events, one
- * transaction), cancellation (void + bid cancelled, only while the round is open), reads, and
- * the `bid_rejected` record of refused placements.
+ * Bids on DynamoDB: placement (escrow hold + bid + round membership + round condition + events,
+ * one transaction), cancellation (void + bid cancelled, only while the round is open), reads,
+ * and the `bid_rejected` record of refused placements. What a placement or a cancellation
+ * moves and emits is decided in `shared/core/bids.ts`; this module translates the plan.
  *
  * The round condition is what makes "a bid racing the round closing" safe: the placement
  * transaction increments the round's bid count under `state = open`, and clearing flips the
@@ -9,77 +10,43 @@
  * therefore either committed before the flip (and read by clearing) or refused `round_closed`.
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type BidRecord,
+  type BidStatus,
+  type PlaceBid,
+  planCancellation,
+  planPlacement,
+  planRejection,
+  type Rejection,
+  type RejectionReason,
+  type RoundBid,
+} from '../../core/bids.ts';
 import { DomainError, notFound } from '../../core/errors.ts';
 import type { EventContext } from '../../core/events.ts';
-import { makeEvent } from '../../core/events.ts';
-import { shardOf, type TransferRecord } from '../../core/ledger.ts';
+import { shardOf } from '../../core/ledger.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
-import { formatCredits, type Micros, micros } from '../../core/money.ts';
+import { type Micros, micros } from '../../core/money.ts';
 import type { Runtime } from '../../core/ports.ts';
-import type { Bundle, PerResource } from '../../core/resources.ts';
-import { roundAt } from '../../core/rounds.ts';
+import { type RoundWindow, roundAt } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
 import type { TableRef } from './client.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
-import { bidAggregate, holdTransferId, resolveTransferId } from './escrow.ts';
-import { agentAggregate, insufficientBalance, type Ledger, toSnapshot } from './ledger.ts';
+import type { Ledger } from './ledger.ts';
+import { insufficientBalance, type LedgerWriter, replayOrConflict, tooManyOpenBids } from './ledger-writer.ts';
 import { outboxAction } from './outbox.ts';
-import type { Item, TxAction, TxRunner } from './transaction.ts';
+import type { TxAction, TxRunner } from './transaction.ts';
 
-export type BidStatus = 'pending' | 'won' | 'lost' | 'cancelled' | 'rejected';
-export type LossReason = 'outbid' | 'insufficient_supply';
-/** Why a placement was refused; a refused bid is kept with status `rejected` and this reason. */
-export type RejectionReason = 'insufficient_balance' | 'below_reserve' | 'round_closed' | 'too_many_open_bids';
-
-export interface BidItem {
-  bid_id: string;
-  round: string;
-  /** Who pays. */
-  agent_id: string;
-  /** Who gets the allocation (the payer unless paying for another agent). */
-  beneficiary_id: string;
-  bundle: Bundle;
-  duration_seconds: number;
-  amount: number;
-  rates: PerResource;
-  status: BidStatus;
-  reason?: LossReason | RejectionReason;
-  allocation_id?: string;
-  placed_at: string;
-  placed_at_ms: number;
-  /** Sequence of the last event of this bid's aggregate. */
-  seq: number;
-  shard: number;
-  /**
-   * The request that placed it: its `bid_placed` event, scenario and trace. Settlement events
-   * carry them (as `causation_id`, `scenario_id`, `trace`), so one scenario's events and one
-   * trace reach from the bid request to its outcome.
-   */
-  origin?: { event_id: string; scenario_id?: string; trace?: { traceparent: string; tracestate: string } };
-}
-
-/** What clearing reads of each bid of a round (the round-membership item). */
-export type RoundBid = Omit<BidItem, 'allocation_id'>;
+export type { BidRecord, BidStatus, PlaceBid, RejectionReason, RoundBid };
 
 export interface BidsDeps {
   table: TableRef;
   tx: TxRunner;
   ledger: Ledger;
+  writer: LedgerWriter;
   runtime: Runtime;
   economy: EconomyConfig;
   /** Shards of a round's bid partitions. */
   roundShards: number;
-}
-
-export interface PlaceBid {
-  bid_id: string;
-  agent_id: string;
-  beneficiary_id?: string;
-  bundle: Bundle;
-  duration_seconds: number;
-  amount: Micros;
-  rates: PerResource;
-  /** Floor cost of the bundle (already checked against `amount` by the caller). */
 }
 
 export class Bids {
@@ -93,17 +60,17 @@ export class Bids {
     return shardOf(bidId, this.deps.roundShards);
   }
 
-  async get(bidId: string): Promise<BidItem | undefined> {
+  async get(bidId: string): Promise<BidRecord | undefined> {
     const out = await this.deps.table.doc.send(
       new GetCommand({ TableName: this.tableName, Key: keys.bid(bidId), ConsistentRead: true }),
     );
-    return out.Item as BidItem | undefined;
+    return out.Item as BidRecord | undefined;
   }
 
   async listForAgent(
     agentId: string,
     opts: { limit: number; cursor?: string; status?: BidStatus; round?: string },
-  ): Promise<{ bids: BidItem[]; next_cursor: string | null }> {
+  ): Promise<{ bids: BidRecord[]; next_cursor: string | null }> {
     const filters: string[] = [];
     const values: Record<string, unknown> = { ':p': `AGENT#${agentId}#BIDS` };
     const names: Record<string, string> = {};
@@ -129,7 +96,7 @@ export class Bids {
         ...(opts.cursor && { ExclusiveStartKey: decodeCursor(opts.cursor, ['PK', 'SK', 'GSI1PK', 'GSI1SK']) }),
       }),
     );
-    return { bids: (out.Items ?? []) as BidItem[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
+    return { bids: (out.Items ?? []) as BidRecord[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
   }
 
   /** Every bid of a round (all shards), strongly consistent. */
@@ -165,370 +132,246 @@ export class Bids {
   }
 
   /** Places a bid in the round open now. */
-  async place(input: PlaceBid, ctx: EventContext): Promise<{ bid: BidItem; balance: Micros; replayed: boolean }> {
-    type R = { bid: BidItem; balance: Micros; replayed: boolean };
-    const { runtime, economy } = this.deps;
-    const beneficiary = input.beneficiary_id ?? input.agent_id;
-    return this.deps.tx.run<R>(`place bid ${input.bid_id}`, async () => {
-      const [account, existing] = await Promise.all([
-        this.deps.ledger.getAccount(input.agent_id),
-        this.get(input.bid_id),
-      ]);
-      if (existing) {
-        if (existing.agent_id !== input.agent_id) throw new DomainError('conflict', 409, 'Bid id collision.');
-        if (existing.status === 'rejected') {
-          // Only once its Idempotency-Key record has expired can a refused placement come back.
-          throw new DomainError(
-            'conflict',
-            409,
-            `Bid ${input.bid_id} was refused; place it with a new Idempotency-Key.`,
-          );
-        }
-        return { done: { bid: existing, balance: micros(account?.balance ?? 0), replayed: true } };
-      }
-      if (!account?.is_agent) throw notFound(`Agent ${input.agent_id}`);
-      const snap = toSnapshot(account);
-      const openBids = account.open_bids ?? 0;
-      const max = economy.bids.max_open_bids_per_agent;
-      if (snap.balance < input.amount) throw insufficientBalance(input.amount, snap.balance);
-      if (openBids >= max) throw tooManyOpenBids(max);
-
-      const now = runtime.clock.now();
-      const window = roundAt(now, economy.round_seconds);
-      const placedAt = new Date(now).toISOString();
-      const shard = this.shardOf(input.bid_id);
-      const bid: BidItem = {
-        bid_id: input.bid_id,
-        round: window.round,
-        agent_id: input.agent_id,
-        beneficiary_id: beneficiary,
-        bundle: input.bundle,
-        duration_seconds: input.duration_seconds,
-        amount: input.amount,
-        rates: input.rates,
-        status: 'pending',
-        placed_at: placedAt,
-        placed_at_ms: now,
-        seq: 2,
-        shard,
-      };
-      const hold: TransferRecord = {
-        transfer_id: holdTransferId(input.bid_id),
-        from: input.agent_id,
-        to: this.deps.ledger.escrowAccount(input.bid_id),
-        amount: input.amount,
-        purpose: 'bid_escrow',
-        reference: input.bid_id,
-        created_at: placedAt,
-      };
-      const aggregate = bidAggregate(input.bid_id);
-      const events = [
-        makeEvent(
-          runtime,
-          {
-            type: 'bid_placed',
-            agent_id: input.agent_id,
-            aggregate,
-            sequence: 1,
-            data: {
-              bid_id: input.bid_id,
-              agent_id: input.agent_id,
-              beneficiary_id: beneficiary,
-              round: window.round,
-              bundle: input.bundle,
-              duration_seconds: input.duration_seconds,
-              total_cost: formatCredits(input.amount),
-            },
-          },
-          ctx,
-        ),
-        this.deps.ledger.transferEvent(hold, ctx, { agent_id: input.agent_id, aggregate, sequence: 2 }),
-      ];
-      bid.origin = {
-        event_id: events[0]?.event_id ?? '',
-        ...(ctx.scenario_id !== undefined && { scenario_id: ctx.scenario_id }),
-        ...(ctx.trace !== undefined && { trace: ctx.trace }),
-      };
-      const t = this.tableName;
-      const replay = async (): Promise<R> => {
-        const again = await this.get(input.bid_id);
-        const acc = await this.deps.ledger.getAccount(input.agent_id);
-        if (!again) throw new Error('escrow exists without its bid');
-        return { bid: again, balance: micros(acc?.balance ?? 0), replayed: true };
-      };
-      const actions: TxAction<R>[] = [
-        this.deps.ledger.guardAction<R>(hold, replay),
-        {
-          label: 'debit payer',
-          item: {
-            Update: {
-              TableName: t,
-              Key: keys.account(input.agent_id),
-              UpdateExpression: 'SET balance = balance - :amt, version = version + :one ADD open_bids :one',
-              // Nothing changed since the read (so the balance suffices), and the open-bid cap holds.
-              ConditionExpression:
-                'version = :v AND balance >= :amt AND (attribute_not_exists(open_bids) OR open_bids < :max)',
-              ExpressionAttributeValues: { ':amt': input.amount, ':one': 1, ':v': snap.version, ':max': max },
-            },
-          },
-          onConditionFailed: (old) => {
-            if (!old) return { kind: 'fail', error: notFound(`Agent ${input.agent_id}`) };
-            if (Number(old.open_bids ?? 0) >= max) return { kind: 'fail', error: tooManyOpenBids(max) };
-            return { kind: 'retry' };
-          },
-        },
-        this.deps.ledger.accountChange<R>(hold.to, input.amount, undefined, hold.created_at),
-        ...this.deps.ledger.entryActions<R>(hold),
-        {
-          label: 'bid',
-          item: {
-            Put: {
-              TableName: t,
-              Item: {
-                ...keys.bid(input.bid_id),
-                ...keys.agentBidsIndex(input.agent_id, input.bid_id),
-                kind: 'bid',
-                ...bid,
-              },
-              ConditionExpression: 'attribute_not_exists(PK)',
-            },
-          },
-          onConditionFailed: () => ({ kind: 'done', result: replay() }),
-        },
-        {
-          label: 'round membership',
-          item: {
-            Put: {
-              TableName: t,
-              Item: { ...keys.roundBid(window.round, shard, input.bid_id), kind: 'round_bid', ...bid },
-            },
-          },
-        },
-        {
-          label: 'round open',
-          item: {
-            Update: {
-              TableName: t,
-              Key: keys.round(window.round),
-              UpdateExpression:
-                'SET #state = if_not_exists(#state, :open), kind = :kind, round_id = :round, starts_at_ms = :s, closes_at_ms = :c, seq = if_not_exists(seq, :zero), GSI2PK = :gpk, GSI2SK = :round ADD bid_count :one',
-              // The round accepts bids until clearing flips it: atomic, not a clock check.
-              ConditionExpression: 'attribute_not_exists(#state) OR #state = :open',
-              ExpressionAttributeNames: { '#state': 'state' },
-              ExpressionAttributeValues: {
-                ':open': 'open',
-                ':kind': 'round',
-                ':round': window.round,
-                ':s': window.starts_at_ms,
-                ':c': window.closes_at_ms,
-                ':zero': 0,
-                ':one': 1,
-                ':gpk': keys.unclearedRoundsIndex(window.round).GSI2PK,
-              },
-            },
-          },
-          onConditionFailed: () => ({ kind: 'fail', error: roundClosed(window.round) }),
-        },
-        ...(beneficiary !== input.agent_id
-          ? [
-              {
-                label: 'beneficiary exists',
-                item: {
-                  ConditionCheck: {
-                    TableName: t,
-                    Key: keys.agent(beneficiary),
-                    ConditionExpression: 'attribute_exists(PK)',
-                  },
-                },
-                onConditionFailed: () => ({ kind: 'fail' as const, error: notFound(`Beneficiary ${beneficiary}`) }),
-              },
-            ]
-          : []),
-        outboxAction<R>(t, events, now),
-      ];
-      return { actions, result: () => ({ bid, balance: micros(snap.balance - input.amount), replayed: false }) };
+  place(input: PlaceBid, ctx: EventContext): Promise<Placed> {
+    return this.deps.tx.run<Placed>(`place bid ${input.bid_id}`, () => this.planPlace(input, ctx), {
+      serialize: [input.agent_id],
     });
   }
 
-  /** Cancels a pending bid of an open round: the escrow is voided back to the payer. */
-  async cancel(bidId: string, agentId: string, ctx: EventContext): Promise<BidItem> {
-    return this.deps.tx.run<BidItem>(`cancel bid ${bidId}`, async () => {
-      const bid = await this.get(bidId);
-      if (!bid || bid.agent_id !== agentId) throw notFound(`Bid ${bidId}`);
-      if (bid.status === 'cancelled') return { done: bid };
-      if (bid.status !== 'pending') {
-        throw new DomainError('invalid_state', 409, `Bid ${bidId} is ${bid.status} and can no longer be cancelled.`);
-      }
-      const now = this.deps.runtime.clock.now();
-      const refund: TransferRecord = {
-        transfer_id: resolveTransferId(bidId),
-        from: this.deps.ledger.escrowAccount(bidId),
-        to: agentId,
-        amount: micros(bid.amount),
-        purpose: 'escrow_refund',
-        reference: bidId,
-        created_at: new Date(now).toISOString(),
-      };
-      const aggregate = bidAggregate(bidId);
-      const events = [
-        this.deps.ledger.transferEvent(refund, ctx, { agent_id: agentId, aggregate, sequence: bid.seq + 1 }),
-        makeEvent(
-          this.deps.runtime,
-          {
-            type: 'bid_cancelled',
-            agent_id: agentId,
-            aggregate,
-            sequence: bid.seq + 2,
-            data: { bid_id: bidId, agent_id: agentId },
-          },
-          ctx,
-        ),
-      ];
-      const t = this.tableName;
-      const cancelled: BidItem = { ...bid, status: 'cancelled', seq: bid.seq + 2 };
-      const stillPending = (label: string, key: Record<string, string>): TxAction<BidItem> => ({
-        label,
+  private async planPlace(input: PlaceBid, ctx: EventContext) {
+    const { runtime, economy, ledger } = this.deps;
+    const [account, existing] = await Promise.all([ledger.getAccount(input.agent_id), this.get(input.bid_id)]);
+    if (existing) return { done: placedAgain(existing, input.agent_id, account?.balance) };
+    if (!account?.is_agent) throw notFound(`Agent ${input.agent_id}`);
+    const max = economy.bids.max_open_bids_per_agent;
+    if (account.balance < input.amount) throw insufficientBalance(input.amount, account.balance);
+    if ((account.open_bids ?? 0) >= max) throw tooManyOpenBids(max);
+    const now = runtime.clock.now();
+    const window = roundAt(now, economy.round_seconds);
+    const plan = planPlacement(
+      runtime,
+      input,
+      {
+        now,
+        window,
+        shard: this.shardOf(input.bid_id),
+        escrow: ledger.escrowAccount(input.bid_id),
+        lock: { kind: 'version', version: account.version },
+        maxOpenBids: max,
+      },
+      ctx,
+    );
+    const replay = async (): Promise<Placed> => {
+      const [again, acc] = await Promise.all([this.get(input.bid_id), ledger.getAccount(input.agent_id)]);
+      if (!again) throw new Error('escrow exists without its bid');
+      return { bid: again, balance: micros(acc?.balance ?? 0), replayed: true };
+    };
+    const actions: TxAction<Placed>[] = [
+      ...this.deps.writer.actions<Placed>(plan.change, replayOrConflict(replay)),
+      ...this.placementItems(plan.bid, window, replay),
+      outboxAction<Placed>(this.tableName, plan.events, now),
+    ];
+    const balance = micros(account.balance - input.amount);
+    return { actions, result: (): Placed => ({ bid: plan.bid, balance, replayed: false }) };
+  }
+
+  /** The bid, its round membership, the round held open, and the beneficiary's existence. */
+  private placementItems(bid: BidRecord, window: RoundWindow, replay: () => Promise<Placed>): TxAction<Placed>[] {
+    const t = this.tableName;
+    const items: TxAction<Placed>[] = [
+      {
+        label: 'bid',
         item: {
-          Update: {
+          Put: {
             TableName: t,
-            Key: key,
-            UpdateExpression: 'SET #status = :cancelled, seq = :seq',
-            ConditionExpression: '#status = :pending',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':cancelled': 'cancelled', ':pending': 'pending', ':seq': bid.seq + 2 },
+            Item: { ...keys.bid(bid.bid_id), ...keys.agentBidsIndex(bid.agent_id, bid.bid_id), kind: 'bid', ...bid },
+            ConditionExpression: 'attribute_not_exists(PK)',
           },
         },
-        onConditionFailed: () => ({ kind: 'retry' }),
+        onConditionFailed: () => ({ kind: 'done', result: replay() }),
+      },
+      {
+        label: 'round membership',
+        item: {
+          Put: {
+            TableName: t,
+            Item: { ...keys.roundBid(bid.round, bid.shard, bid.bid_id), kind: 'round_bid', ...bid },
+          },
+        },
+      },
+      this.roundOpen(window),
+    ];
+    if (bid.beneficiary_id !== bid.agent_id) {
+      items.push({
+        label: 'beneficiary exists',
+        item: {
+          ConditionCheck: {
+            TableName: t,
+            Key: keys.agent(bid.beneficiary_id),
+            ConditionExpression: 'attribute_exists(PK)',
+          },
+        },
+        onConditionFailed: () => ({ kind: 'fail', error: notFound(`Beneficiary ${bid.beneficiary_id}`) }),
       });
-      return {
-        actions: [
-          this.deps.ledger.guardAction<BidItem>(refund, () => cancelled),
-          this.deps.ledger.accountChange<BidItem>(refund.from, -refund.amount, undefined, refund.created_at),
-          {
-            label: 'refund payer',
-            item: {
-              Update: {
-                TableName: t,
-                Key: keys.account(agentId),
-                UpdateExpression: 'ADD balance :amt, version :one, open_bids :minus',
-                ConditionExpression: 'attribute_exists(PK)',
-                ExpressionAttributeValues: { ':amt': refund.amount, ':one': 1, ':minus': -1 },
-              },
-            },
+    }
+    return items;
+  }
+
+  /** The round accepts bids until clearing flips it: atomic, not a clock check. */
+  private roundOpen<R>(window: RoundWindow): TxAction<R> {
+    return {
+      label: 'round open',
+      item: {
+        Update: {
+          TableName: this.tableName,
+          Key: keys.round(window.round),
+          UpdateExpression:
+            'SET #state = if_not_exists(#state, :open), kind = :kind, round_id = :round, starts_at_ms = :s, closes_at_ms = :c, seq = if_not_exists(seq, :zero), GSI2PK = :gpk, GSI2SK = :round ADD bid_count :one',
+          ConditionExpression: 'attribute_not_exists(#state) OR #state = :open',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: {
+            ':open': 'open',
+            ':kind': 'round',
+            ':round': window.round,
+            ':s': window.starts_at_ms,
+            ':c': window.closes_at_ms,
+            ':zero': 0,
+            ':one': 1,
+            ':gpk': keys.unclearedRoundsIndex(window.round).GSI2PK,
           },
-          ...this.deps.ledger.entryActions<BidItem>(refund),
-          stillPending('bid pending', keys.bid(bidId)),
-          stillPending('round membership pending', keys.roundBid(bid.round, bid.shard, bidId)),
-          {
-            label: 'round still open',
-            item: {
-              ConditionCheck: {
-                TableName: t,
-                Key: keys.round(bid.round),
-                ConditionExpression: '#state = :open',
-                ExpressionAttributeNames: { '#state': 'state' },
-                ExpressionAttributeValues: { ':open': 'open' },
-              },
-            },
-            onConditionFailed: () => ({ kind: 'fail', error: roundClosed(bid.round, 'cancelled') }),
-          },
-          outboxAction<BidItem>(t, events, now),
-        ],
-        result: () => cancelled,
-      };
-    });
+        },
+      },
+      onConditionFailed: () => ({ kind: 'fail', error: roundClosed(window.round) }),
+    };
   }
 
   /**
-   * Records a refused placement: its own outbox write (the bid's transaction did not commit),
-   * numbered in the agent's sequence.
+   * Cancels a pending bid of an open round: the escrow is voided back to the payer. The answer
+   * is what happened to the bid: a bid that clearing settled first is `won` or `lost`, and the
+   * cancellation is refused with that status (the refund and the loser's refund share one
+   * resolution, so a guard that exists is never taken for this cancellation's replay).
    */
+  cancel(bidId: string, agentId: string, ctx: EventContext): Promise<BidRecord> {
+    return this.deps.tx.run<BidRecord>(`cancel bid ${bidId}`, () => this.planCancel(bidId, agentId, ctx), {
+      serialize: [agentId],
+    });
+  }
+
+  private async planCancel(bidId: string, agentId: string, ctx: EventContext) {
+    const bid = await this.get(bidId);
+    if (!bid || bid.agent_id !== agentId) throw notFound(`Bid ${bidId}`);
+    if (bid.status === 'cancelled') return { done: bid };
+    if (bid.status !== 'pending') throw notCancellable(bid);
+    const now = this.deps.runtime.clock.now();
+    const plan = planCancellation(this.deps.runtime, bid, { now, escrow: this.deps.ledger.escrowAccount(bidId) }, ctx);
+    // Whoever resolved the escrow first, the bid's status now says what happened: replan.
+    const actions: TxAction<BidRecord>[] = [
+      ...this.deps.writer.actions<BidRecord>(plan.change, () => ({ kind: 'retry' })),
+      this.stillPending(keys.bid(bidId), 'bid pending', plan.bid.seq),
+      this.stillPending(keys.roundBid(bid.round, bid.shard, bidId), 'round membership pending', plan.bid.seq),
+      {
+        label: 'round still open',
+        item: {
+          ConditionCheck: {
+            TableName: this.tableName,
+            Key: keys.round(bid.round),
+            ConditionExpression: '#state = :open',
+            ExpressionAttributeNames: { '#state': 'state' },
+            ExpressionAttributeValues: { ':open': 'open' },
+          },
+        },
+        onConditionFailed: () => ({ kind: 'fail', error: roundClosed(bid.round, 'cancelled') }),
+      },
+      outboxAction<BidRecord>(this.tableName, plan.events, now),
+    ];
+    return { actions, result: () => plan.bid };
+  }
+
+  private stillPending(key: Record<string, string>, label: string, seq: number): TxAction<BidRecord> {
+    return {
+      label,
+      item: {
+        Update: {
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'SET #status = :cancelled, seq = :seq',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':cancelled': 'cancelled', ':pending': 'pending', ':seq': seq },
+        },
+      },
+      onConditionFailed: () => ({ kind: 'retry' }),
+    };
+  }
+
   /**
    * Records a refused placement: `bid_rejected` in the agent's sequence and, when the attempt is
-   * given, the bid itself with status `rejected`, so `GET /v1/bids/{id}` answers for it.
+   * given, the bid itself with status `rejected`, so `GET /v1/bids/{id}` answers for it. Its own
+   * transaction: the placement's did not commit.
    */
-  async recordRejection(
-    agentId: string,
-    data: {
-      reason: RejectionReason;
-      required?: number;
-      available?: number;
-      bid_id?: string;
-    },
-    ctx: EventContext,
-    attempt?: Omit<PlaceBid, 'bid_id' | 'agent_id'> & { round?: string },
-  ): Promise<void> {
-    await this.deps.tx.run<void>(`reject bid of ${agentId}`, async () => {
-      const account = await this.deps.ledger.getAccount(agentId);
-      if (!account) return { done: undefined };
-      const snap = toSnapshot(account);
-      const now = this.deps.runtime.clock.now();
-      const refused: TxAction<void>[] = [];
-      if (attempt && data.bid_id !== undefined) {
-        const item: BidItem = {
-          bid_id: data.bid_id,
-          round: attempt.round ?? roundAt(now, this.deps.economy.round_seconds).round,
-          agent_id: agentId,
-          beneficiary_id: attempt.beneficiary_id ?? agentId,
-          bundle: attempt.bundle,
-          duration_seconds: attempt.duration_seconds,
-          amount: attempt.amount,
-          rates: attempt.rates,
-          status: 'rejected',
-          reason: data.reason,
-          placed_at: new Date(now).toISOString(),
-          placed_at_ms: now,
-          seq: 0,
-          shard: this.shardOf(data.bid_id),
+  async recordRejection(agentId: string, data: Rejection, ctx: EventContext, attempt?: RefusedAttempt): Promise<void> {
+    await this.deps.tx.run<void>(
+      `reject bid of ${agentId}`,
+      async () => {
+        const account = await this.deps.ledger.getAccount(agentId);
+        if (!account) return { done: undefined };
+        const now = this.deps.runtime.clock.now();
+        const plan = planRejection(this.deps.runtime, agentId, data, { seq: account.seq }, ctx);
+        const refused = attempt && data.bid_id !== undefined ? [this.refusedBid(agentId, data, attempt, now)] : [];
+        return {
+          actions: [
+            ...refused,
+            ...this.deps.writer.actions<void>(plan.change, () => ({ kind: 'retry' })),
+            outboxAction<void>(this.tableName, plan.events, now),
+          ],
+          result: () => undefined,
         };
-        refused.push({
-          label: 'refused bid',
-          item: {
-            Put: {
-              TableName: this.tableName,
-              Item: {
-                ...keys.bid(data.bid_id),
-                ...keys.agentBidsIndex(agentId, data.bid_id),
-                kind: 'bid',
-                ...item,
-                // Kept as long as the idempotent response that reports the refusal.
-                expires_at: Math.floor(now / 1000) + REFUSED_BID_TTL_SECONDS,
-              },
-              ConditionExpression: 'attribute_not_exists(PK)',
-            },
+      },
+      { serialize: [agentId] },
+    );
+  }
+
+  private refusedBid(agentId: string, data: Rejection, attempt: RefusedAttempt, now: number): TxAction<void> {
+    const bidId = data.bid_id ?? '';
+    const item: BidRecord = {
+      bid_id: bidId,
+      round: attempt.round ?? roundAt(now, this.deps.economy.round_seconds).round,
+      agent_id: agentId,
+      beneficiary_id: attempt.beneficiary_id ?? agentId,
+      bundle: attempt.bundle,
+      duration_seconds: attempt.duration_seconds,
+      amount: attempt.amount,
+      rates: attempt.rates,
+      status: 'rejected',
+      reason: data.reason,
+      placed_at: new Date(now).toISOString(),
+      placed_at_ms: now,
+      seq: 0,
+      shard: this.shardOf(bidId),
+    };
+    return {
+      label: 'refused bid',
+      item: {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.bid(bidId),
+            ...keys.agentBidsIndex(agentId, bidId),
+            kind: 'bid',
+            ...item,
+            // Kept as long as the idempotent response that reports the refusal.
+            expires_at: Math.floor(now / 1000) + REFUSED_BID_TTL_SECONDS,
           },
-          // A bid already stored under this id (a replayed refusal): nothing more to record.
-          onConditionFailed: () => ({ kind: 'done', result: undefined }),
-        });
-      }
-      const event = makeEvent(
-        this.deps.runtime,
-        {
-          type: 'bid_rejected',
-          agent_id: agentId,
-          aggregate: agentAggregate(agentId),
-          sequence: snap.seq + 1,
-          data: {
-            agent_id: agentId,
-            reason: data.reason,
-            ...(data.required !== undefined && { required: formatCredits(data.required) }),
-            ...(data.available !== undefined && { available: formatCredits(data.available) }),
-            ...(data.bid_id !== undefined && { bid_id: data.bid_id }),
-          },
+          ConditionExpression: 'attribute_not_exists(PK)',
         },
-        ctx,
-      );
-      return {
-        actions: [
-          ...refused,
-          this.deps.ledger.lockAction<void>(snap, 1),
-          outboxAction<void>(this.tableName, [event], now),
-        ],
-        result: () => undefined,
-      };
-    });
+      },
+      // A bid already stored under this id (a replayed refusal): nothing more to record.
+      onConditionFailed: () => ({ kind: 'done', result: undefined }),
+    };
   }
 }
+
+type RefusedAttempt = Omit<PlaceBid, 'bid_id' | 'agent_id'> & { round?: string };
 
 /** A refused bid is kept a week (its Idempotency-Key record lives 24 h). */
 const REFUSED_BID_TTL_SECONDS = 7 * 86_400;
@@ -539,8 +382,22 @@ export function roundClosed(round: string, what: 'placed' | 'cancelled' = 'place
   });
 }
 
-export function tooManyOpenBids(max: number): DomainError {
-  return new DomainError('too_many_open_bids', 409, `An agent may hold at most ${max} pending bids.`, { max });
+type Placed = { bid: BidRecord; balance: Micros; replayed: boolean };
+
+/** A placement whose bid exists: the same agent's replay, or a collision. */
+function placedAgain(existing: BidRecord, agentId: string, balance: number | undefined): Placed {
+  if (existing.agent_id !== agentId) throw new DomainError('conflict', 409, 'Bid id collision.');
+  if (existing.status === 'rejected') {
+    // Only once its Idempotency-Key record has expired can a refused placement come back.
+    throw new DomainError('conflict', 409, `Bid ${existing.bid_id} was refused; place it with a new Idempotency-Key.`);
+  }
+  return { bid: existing, balance: micros(balance ?? 0), replayed: true };
 }
 
-export const toBidItem = (item: Item) => item as unknown as BidItem;
+function notCancellable(bid: BidRecord): DomainError {
+  return new DomainError('invalid_state', 409, `Bid ${bid.bid_id} is ${bid.status} and can no longer be cancelled.`, {
+    status: bid.status,
+  });
+}
+
+export { tooManyOpenBids };

@@ -16,21 +16,31 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { BidRecord, RoundBid } from '../../core/bids.ts';
 import { type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
-import type { Envelope, EventContext } from '../../core/events.ts';
+import type { EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
-import type { TransferRecord } from '../../core/ledger.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
-import { formatCredits, micros } from '../../core/money.ts';
-import { derivedId, type Runtime } from '../../core/ports.ts';
+import { formatCredits } from '../../core/money.ts';
+import type { Runtime } from '../../core/ports.ts';
 import { capacityOf, type PerResource, RESOURCES } from '../../core/resources.ts';
 import { closedWindowsSince, type RoundWindow } from '../../core/rounds.ts';
+import {
+  actionsOfSettlement,
+  type Outcome,
+  originContext,
+  type SettlementItem,
+  type SettlementSetting,
+  settlementBatches,
+  settlementEvents,
+  settlementWrites,
+} from '../../core/settlement.ts';
 import { keys } from '../../table.ts';
 import type { Agents } from './agents.ts';
-import type { BidItem, Bids, RoundBid } from './bids.ts';
+import type { Bids } from './bids.ts';
 import { getAll, type TableRef } from './client.ts';
-import { bidAggregate, resolveTransferId } from './escrow.ts';
 import type { Ledger } from './ledger.ts';
+import type { LedgerWriter } from './ledger-writer.ts';
 import { outboxAction } from './outbox.ts';
 import { MAX_TRANSACTION_ACTIONS, type TxAction, type TxRunner } from './transaction.ts';
 
@@ -57,6 +67,7 @@ export interface ClearingDeps {
   table: TableRef;
   tx: TxRunner;
   ledger: Ledger;
+  writer: LedgerWriter;
   bids: Bids;
   runtime: Runtime;
   economy: EconomyConfig;
@@ -313,7 +324,7 @@ export class Clearing {
     lease: { clearer: string; until: number },
   ): Promise<void> {
     const byId = new Map(bids.map((b) => [b.bid_id, b]));
-    const outcomes: { bid: RoundBid; won: boolean; reason?: 'outbid' | 'insufficient_supply' }[] = [];
+    const outcomes: Outcome[] = [];
     for (const id of decision.winners) {
       const bid = byId.get(id);
       if (bid?.status === 'pending') outcomes.push({ bid, won: true });
@@ -322,248 +333,135 @@ export class Clearing {
       const bid = byId.get(l.bid_id);
       if (bid?.status === 'pending') outcomes.push({ bid, won: false, reason: l.reason });
     }
+    const at = this.settlementSetting(w, clearingAt);
+    const limits = {
+      maxActions: MAX_TRANSACTION_ACTIONS,
+      maxBids: this.deps.maxBidsPerTransaction ?? Number.POSITIVE_INFINITY,
+    };
     let settled = 0;
-    const maxBids = this.deps.maxBidsPerTransaction ?? Number.POSITIVE_INFINITY;
-    let i = 0;
-    while (i < outcomes.length) {
-      // Fill a transaction: each bid's own actions plus the shared account updates it adds.
-      const batch: typeof outcomes = [];
-      const shared = new Set<string>();
-      let own = 0;
-      while (i < outcomes.length && batch.length < maxBids) {
-        const o = outcomes[i];
-        if (!o) break;
-        const extra = [
-          this.deps.ledger.escrowAccount(o.bid.bid_id),
-          o.won ? this.deps.ledger.burnAccount(o.bid.bid_id) : '',
-          o.bid.agent_id,
-        ].filter((a) => a && !shared.has(a));
-        const size = own + (o.won ? 7 : 5) + shared.size + extra.length + 1;
-        if (size > MAX_TRANSACTION_ACTIONS && batch.length > 0) break;
-        batch.push(o);
-        own += o.won ? 7 : 5;
-        for (const a of extra) shared.add(a);
-        i++;
-      }
+    for (const batch of settlementBatches(outcomes, at, limits)) {
       await this.keepLease(w, lease);
-      await this.settleBatch(w, batch, clearingAt, ctx);
+      await this.settleBatch(batch, at, ctx);
       settled += batch.length;
       await this.deps.faults?.afterSettlement?.(settled);
     }
   }
 
-  private async settleBatch(
-    w: RoundWindow,
-    batch: { bid: RoundBid; won: boolean; reason?: 'outbid' | 'insufficient_supply' }[],
-    clearingAt: number,
-    ctx: EventContext,
-  ): Promise<void> {
+  private settlementSetting(w: RoundWindow, clearingAt: number): SettlementSetting {
     const { ledger, runtime } = this.deps;
+    return {
+      round: w.round,
+      clearingAt,
+      settledAt: runtime.clock.now(),
+      escrowOf: (id) => ledger.escrowAccount(id),
+      burnOf: (id) => ledger.burnAccount(id),
+    };
+  }
+
+  /** One settlement transaction: the plan's writes translated, and its events in the outbox. */
+  private async settleBatch(batch: Outcome[], at: SettlementSetting, ctx: EventContext): Promise<void> {
+    const { runtime, writer } = this.deps;
+    const payers = [...new Set(batch.map((o) => o.bid.agent_id))];
+    await this.deps.tx.run<void>(
+      `settle ${at.round}`,
+      async (attempt) => {
+        // After a failed attempt, drop the bids someone else settled meanwhile.
+        const current = attempt === 0 ? batch : await this.stillPending(batch);
+        if (current.length === 0) return { done: undefined };
+        const writes = settlementWrites(current, { ...at, settledAt: runtime.clock.now() });
+        const events = settlementEvents(runtime, current, writes, ctx);
+        const actions: TxAction<void>[] = [
+          // An existing settlement transfer means someone settled a bid meanwhile: replan with
+          // the bids still pending rather than take the whole batch as done.
+          ...writer.actions<void>(writes.change, () => ({ kind: 'retry' })),
+          ...writes.items.map((item) => this.itemAction(item, writes.settled_at)),
+          outboxAction<void>(this.tableName, events, runtime.clock.now()),
+        ];
+        if (actions.length !== actionsOfSettlement(writes))
+          throw new Error('settlement actions do not match their plan');
+        return { actions, result: () => undefined };
+      },
+      { serialize: payers },
+    );
+  }
+
+  /** One item write of a settlement plan as one transaction action. */
+  private itemAction(item: SettlementItem, settledAt: string): TxAction<void> {
     const t = this.tableName;
-    await this.deps.tx.run<void>(`settle ${w.round}`, async (attempt) => {
-      // After a failed attempt, drop the bids someone else settled meanwhile.
-      const current = attempt === 0 ? batch : await this.stillPending(batch);
-      if (current.length === 0) return { done: undefined };
-      const actions: TxAction<void>[] = [];
-      const events: Envelope[] = [];
-      const deltas = new Map<string, { balance: number; open_bids: number; total_out: number }>();
-      const delta = (id: string) => {
-        let d = deltas.get(id);
-        if (!d) {
-          d = { balance: 0, open_bids: 0, total_out: 0 };
-          deltas.set(id, d);
-        }
-        return d;
-      };
-      const startsAt = new Date(clearingAt).toISOString();
-      const settledAt = new Date(runtime.clock.now()).toISOString();
-      for (const { bid, won, reason } of current) {
-        // The outcome belongs to the request that placed the bid: its scenario, its trace, and
-        // its bid_placed as the cause.
-        const bidCtx = originContext(bid, ctx);
-        const cause = bid.origin?.event_id ? { causation_id: bid.origin.event_id } : {};
-        const escrow = ledger.escrowAccount(bid.bid_id);
-        const to = won ? ledger.burnAccount(bid.bid_id) : bid.agent_id;
-        const record: TransferRecord = {
-          transfer_id: resolveTransferId(bid.bid_id),
-          from: escrow,
-          to,
-          amount: micros(bid.amount),
-          purpose: won ? 'resource_burn' : 'escrow_refund',
-          reference: bid.bid_id,
-          created_at: settledAt,
-        };
-        delta(escrow).balance -= bid.amount;
-        delta(to).balance += bid.amount;
-        // Burned credits are the payer's spending; a refund only returns its own credits.
-        if (won) delta(bid.agent_id).total_out += bid.amount;
-        delta(bid.agent_id).open_bids -= 1;
-        actions.push(
-          // An existing settlement transfer means someone settled this bid meanwhile: replan
-          // with the bids still pending rather than take the whole batch as done.
-          { ...ledger.guardAction<void>(record, () => undefined), onConditionFailed: () => ({ kind: 'retry' }) },
-          ...ledger.entryActions<void>(record),
-        );
-        const aggregate = bidAggregate(bid.bid_id);
-        events.push(
-          ledger.transferEvent(record, bidCtx, {
-            agent_id: bid.agent_id, // the payer of a burn, the payee of a refund
-            aggregate,
-            sequence: bid.seq + 1,
-            ...cause,
-          }),
-        );
-        const allocationId = derivedId('al', bid.bid_id);
-        const endsAt = clearingAt + bid.duration_seconds * 1000;
-        const status = won ? 'won' : 'lost';
-        const bidUpdate = (key: Record<string, string>, label: string): TxAction<void> => ({
-          label,
-          item: {
-            Update: {
-              TableName: t,
-              Key: key,
-              UpdateExpression: `SET #status = :status, seq = :seq, settled_at = :at${won ? ', allocation_id = :al' : ', reason = :reason'}`,
-              // Each bid settles exactly once.
-              ConditionExpression: '#status = :pending',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: {
-                ':status': status,
-                ':pending': 'pending',
-                ':seq': bid.seq + 2,
-                ':at': settledAt,
-                ...(won ? { ':al': allocationId } : { ':reason': reason ?? 'outbid' }),
-              },
+    if (item.kind === 'allocation') {
+      const a = item.allocation;
+      return {
+        label: 'allocation',
+        item: {
+          Put: {
+            TableName: t,
+            Item: {
+              ...keys.allocation(a.allocation_id),
+              ...keys.agentAllocationsIndex(a.agent_id, a.allocation_id),
+              kind: 'allocation',
+              ...a,
             },
           },
-          onConditionFailed: () => ({ kind: 'retry' }),
-        });
-        actions.push(
-          bidUpdate(keys.bid(bid.bid_id), 'bid pending'),
-          bidUpdate(keys.roundBid(w.round, bid.shard, bid.bid_id), 'membership pending'),
-        );
-        if (won) {
-          const allocation = {
-            allocation_id: allocationId,
-            bid_id: bid.bid_id,
-            round: w.round,
-            agent_id: bid.beneficiary_id,
-            payer_id: bid.agent_id,
-            bundle: bid.bundle,
-            duration_seconds: bid.duration_seconds,
-            rates: bid.rates,
-            cost: bid.amount,
-            starts_at: startsAt,
-            starts_at_ms: clearingAt,
-            ends_at: new Date(endsAt).toISOString(),
-            ends_at_ms: endsAt,
-            tokens_remaining: bid.bundle.tokens ?? 0,
-            tokens_used: 0,
-            status: 'active',
-          };
-          actions.push(
-            {
-              label: 'allocation',
-              item: {
-                Put: {
-                  TableName: t,
-                  Item: {
-                    ...keys.allocation(allocationId),
-                    ...keys.agentAllocationsIndex(bid.beneficiary_id, allocationId),
-                    kind: 'allocation',
-                    ...allocation,
-                  },
-                },
-              },
+        },
+      };
+    }
+    if (item.kind === 'active_allocation') {
+      const a = item.allocation;
+      return {
+        label: 'active allocation',
+        item: {
+          Put: {
+            TableName: t,
+            Item: {
+              ...keys.activeAllocation(a.ends_at_ms, a.allocation_id),
+              kind: 'active_allocation',
+              allocation_id: a.allocation_id,
+              round: a.round,
+              rates: a.rates,
+              starts_at_ms: a.starts_at_ms,
+              ends_at_ms: a.ends_at_ms,
+              // Only range queries from "now" read it; it can go a day after it ended.
+              expires_at: Math.floor(a.ends_at_ms / 1000) + 86_400,
             },
-            {
-              label: 'active allocation',
-              item: {
-                Put: {
-                  TableName: t,
-                  Item: {
-                    ...keys.activeAllocation(endsAt, allocationId),
-                    kind: 'active_allocation',
-                    allocation_id: allocationId,
-                    round: w.round,
-                    rates: bid.rates,
-                    starts_at_ms: clearingAt,
-                    ends_at_ms: endsAt,
-                    // Only range queries from "now" read it; it can go a day after it ended.
-                    expires_at: Math.floor(endsAt / 1000) + 86_400,
-                  },
-                },
-              },
-            },
-          );
-          events.push(
-            makeEvent(
-              runtime,
-              {
-                type: 'resources_allocated',
-                agent_id: bid.beneficiary_id,
-                aggregate,
-                sequence: bid.seq + 2,
-                ...cause,
-                data: {
-                  bid_id: bid.bid_id,
-                  allocation_id: allocationId,
-                  agent_id: bid.beneficiary_id,
-                  bundle: bid.bundle,
-                  duration_seconds: bid.duration_seconds,
-                  cost: formatCredits(bid.amount),
-                  starts_at: startsAt,
-                  ends_at: allocation.ends_at,
-                },
-              },
-              bidCtx,
-            ),
-          );
-        } else {
-          events.push(
-            makeEvent(
-              runtime,
-              {
-                type: 'bid_rejected',
-                agent_id: bid.agent_id,
-                aggregate,
-                sequence: bid.seq + 2,
-                ...cause,
-                data: { agent_id: bid.agent_id, reason: reason ?? 'outbid', bid_id: bid.bid_id },
-              },
-              bidCtx,
-            ),
-          );
-        }
-      }
-      // One update per account item (a transaction may touch an item once).
-      for (const [accountId, d] of deltas) {
-        if (accountId.startsWith('escrow#') || accountId.startsWith('burn#')) {
-          actions.push(ledger.accountChange<void>(accountId, d.balance, undefined, settledAt));
-        } else {
-          actions.push({
-            label: `account ${accountId}`,
-            item: {
-              Update: {
-                TableName: t,
-                Key: keys.account(accountId),
-                UpdateExpression: 'ADD balance :b, open_bids :o, total_out :to, version :one',
-                ConditionExpression: 'attribute_exists(PK)',
-                ExpressionAttributeValues: { ':b': d.balance, ':o': d.open_bids, ':to': d.total_out, ':one': 1 },
-              },
-            },
-          });
-        }
-      }
-      actions.push(outboxAction<void>(t, events, runtime.clock.now()));
-      return { actions, result: () => undefined };
-    });
+          },
+        },
+      };
+    }
+    return this.bidStatusAction(item, settledAt);
+  }
+
+  /** A bid (or its round membership) settles exactly once: conditioned on being pending. */
+  private bidStatusAction(item: Extract<SettlementItem, { kind: 'bid_status' }>, settledAt: string): TxAction<void> {
+    const { bid } = item;
+    const key = item.target === 'bid' ? keys.bid(bid.bid_id) : keys.roundBid(bid.round, bid.shard, bid.bid_id);
+    const won = item.status === 'won';
+    return {
+      label: item.target === 'bid' ? 'bid pending' : 'membership pending',
+      item: {
+        Update: {
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: `SET #status = :status, seq = :seq, settled_at = :at${won ? ', allocation_id = :al' : ', reason = :reason'}`,
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':status': item.status,
+            ':pending': 'pending',
+            ':seq': item.seq,
+            ':at': settledAt,
+            ...(won ? { ':al': item.allocation_id } : { ':reason': item.reason ?? 'outbid' }),
+          },
+        },
+      },
+      onConditionFailed: () => ({ kind: 'retry' }),
+    };
   }
 
   private async stillPending<T extends { bid: RoundBid }>(batch: T[]): Promise<T[]> {
     const items = (await getAll(
       this.deps.table,
       batch.map((b) => keys.bid(b.bid.bid_id)),
-    )) as unknown as BidItem[];
+    )) as unknown as BidRecord[];
     const pending = new Set(items.filter((b) => b.status === 'pending').map((b) => b.bid_id));
     return batch.filter((b) => pending.has(b.bid.bid_id));
   }
@@ -694,13 +592,4 @@ export class Clearing {
     } while (start);
     return out;
   }
-}
-
-/** The context of a bid's outcome: the scenario and trace of the request that placed it. */
-function originContext(bid: RoundBid, ctx: EventContext): EventContext {
-  return {
-    ...ctx,
-    ...(bid.origin?.scenario_id !== undefined && { scenario_id: bid.origin.scenario_id }),
-    ...(bid.origin?.trace !== undefined && { trace: bid.origin.trace }),
-  };
 }

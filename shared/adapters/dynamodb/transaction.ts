@@ -11,6 +11,7 @@ import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/l
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { serviceUnavailable } from '../../core/errors.ts';
 import type { Random } from '../../core/ports.ts';
+import { AccountLocks } from './account-locks.ts';
 import type { TableRef } from './client.ts';
 
 export type TxItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -71,9 +72,19 @@ const TRANSIENT_ERRORS = new Set([
 
 export const MAX_TRANSACTION_ACTIONS = 100;
 
+export interface RunOptions {
+  /**
+   * Accounts the operation writes under a condition that other writers of this process would
+   * break (a payer's balance and sequence, a payee it wakes): the operation waits for the
+   * others of this process on them instead of racing them.
+   */
+  serialize?: readonly string[];
+}
+
 export class TxRunner {
   private readonly write: TransactWriter;
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly locks = new AccountLocks();
 
   constructor(
     private readonly table: TableRef,
@@ -96,7 +107,18 @@ export class TxRunner {
     return Math.floor(this.opts.random.next() * Math.min(1_000, 15 * 2 ** attempt));
   }
 
-  async run<R>(operation: string, plan: (attempt: number) => Promise<TxPlan<R> | { done: R }>): Promise<R> {
+  async run<R>(
+    operation: string,
+    plan: (attempt: number) => Promise<TxPlan<R> | { done: R }>,
+    opts: RunOptions = {},
+  ): Promise<R> {
+    return this.locks.with(opts.serialize ?? [], () => this.attempts(operation, plan));
+  }
+
+  private async attempts<R>(
+    operation: string,
+    plan: (attempt: number) => Promise<TxPlan<R> | { done: R }>,
+  ): Promise<R> {
     for (let attempt = 0; attempt < this.opts.maxAttempts; attempt++) {
       let p: TxPlan<R> | { done: R };
       try {
