@@ -203,7 +203,44 @@ describe('auditLedger', () => {
       transfers: [],
     });
     expect(report.ok).toBe(false);
-    expect(report.problems).toContain('sum of balances is not an exact integer');
+    expect(report.problems).toContain('account a_1: balance 0.5 is not an exact integer of micro-credits');
+  });
+
+  it('sums exactly beyond 2^53: balances that a sum of doubles would round are balanced to the unit', () => {
+    // Two agents just below 2^53 each and mint minus their sum: a double sum loses the units
+    // (2^53 + 1 rounds), so a float audit reports a false imbalance or misses a true one.
+    const big = Number.MAX_SAFE_INTEGER - 1;
+    const balanced = auditLedger({
+      accounts: [
+        { account_id: 'a_1', balance: big, is_agent: true },
+        { account_id: 'a_2', balance: 3, is_agent: true },
+        { account_id: 'a_3', balance: -big, is_agent: true },
+        { account_id: 'a_4', balance: -3, is_agent: true },
+      ],
+      entries: [],
+      transfers: [],
+    });
+    expect(balanced.problems.filter((p) => p.startsWith('sum'))).toEqual([]);
+    const offByOne = auditLedger({
+      accounts: [
+        { account_id: 'a_1', balance: big, is_agent: true },
+        { account_id: 'a_2', balance: big, is_agent: true },
+        { account_id: MINT_ACCOUNT, balance: -big, is_agent: false },
+        { account_id: 'a_3', balance: -big + 1, is_agent: true },
+      ],
+      entries: [],
+      transfers: [],
+    });
+    expect(offByOne.problems).toContain('sum of balances is 1, not 0');
+    const beyond = auditLedger({
+      accounts: [
+        { account_id: 'a_1', balance: big, is_agent: true },
+        { account_id: 'a_2', balance: big, is_agent: true },
+      ],
+      entries: [],
+      transfers: [],
+    });
+    expect(beyond.problems).toContain(`total agents of ${2n * BigInt(big)} µcr is beyond the money-supply range`);
   });
 
   // Random economies: a few accounts, random movements, each applied only if the ledger rules

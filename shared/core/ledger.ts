@@ -89,18 +89,67 @@ export interface AuditReport {
   accounts: number;
   transfers: number;
   entries: number;
-  /** Totals in micro-credits. */
-  totals: { sum_of_balances: number; minted: number; burned: number; escrowed: number; agents: number };
+  /**
+   * Totals in micro-credits, summed exactly (BigInt). The money-supply ceiling keeps them within
+   * what a double holds exactly; a total beyond that is itself reported as a problem.
+   */
+  totals: Record<'sum_of_balances' | 'minted' | 'burned' | 'escrowed' | 'agents', number>;
 }
 
 /** Recomputes every balance from entries and checks the invariants. Pure; exact integers. */
 export function auditLedger(input: AuditInput): AuditReport {
-  const problems: string[] = [];
-  const fromEntries = new Map<string, number>();
+  const problems = [...transferProblems(input)];
+  const fromEntries = new Map<string, bigint>();
   for (const e of input.entries) {
-    const delta = e.direction === 'credit' ? e.amount : -e.amount;
-    fromEntries.set(e.account_id, (fromEntries.get(e.account_id) ?? 0) + delta);
+    const delta = BigInt(e.amount);
+    fromEntries.set(e.account_id, (fromEntries.get(e.account_id) ?? 0n) + (e.direction === 'credit' ? delta : -delta));
   }
+  const totals = { sum_of_balances: 0n, minted: 0n, burned: 0n, escrowed: 0n, agents: 0n };
+  const seen = new Set<string>();
+  for (const a of input.accounts) {
+    seen.add(a.account_id);
+    if (!Number.isSafeInteger(a.balance)) {
+      problems.push(`account ${a.account_id}: balance ${a.balance} is not an exact integer of micro-credits`);
+      continue;
+    }
+    const balance = BigInt(a.balance);
+    totals.sum_of_balances += balance;
+    const recomputed = fromEntries.get(a.account_id) ?? 0n;
+    if (recomputed !== balance) {
+      problems.push(`account ${a.account_id}: balance ${a.balance} but entries sum to ${recomputed}`);
+    }
+    if (a.account_id !== MINT_ACCOUNT && balance < 0n) problems.push(`account ${a.account_id} is negative: ${a.balance}`);
+    if (a.account_id === MINT_ACCOUNT) totals.minted = -balance;
+    else if (a.account_id.startsWith('burn#')) totals.burned += balance;
+    else if (a.account_id.startsWith('escrow#')) totals.escrowed += balance;
+    else if (a.is_agent) totals.agents += balance;
+  }
+  for (const id of fromEntries.keys()) if (!seen.has(id)) problems.push(`entries for missing account ${id}`);
+  if (totals.sum_of_balances !== 0n) problems.push(`sum of balances is ${totals.sum_of_balances}, not 0`);
+  for (const [name, total] of Object.entries(totals)) {
+    if (!isExact(total)) problems.push(`total ${name} of ${total} µcr is beyond the money-supply range`);
+  }
+  return {
+    ok: problems.length === 0,
+    problems,
+    accounts: input.accounts.length,
+    transfers: input.transfers.length,
+    entries: input.entries.length,
+    totals: {
+      sum_of_balances: Number(totals.sum_of_balances),
+      minted: Number(totals.minted),
+      burned: Number(totals.burned),
+      escrowed: Number(totals.escrowed),
+      agents: Number(totals.agents),
+    },
+  };
+}
+
+const isExact = (n: bigint) => n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Every transfer has exactly its debit and its credit entry, and no entry lacks its transfer. */
+function transferProblems(input: AuditInput): string[] {
+  const problems: string[] = [];
   const entriesByTransfer = new Map<string, Entry[]>();
   for (const e of input.entries) {
     const list = entriesByTransfer.get(e.transfer_id) ?? [];
@@ -111,50 +160,15 @@ export function auditLedger(input: AuditInput): AuditReport {
     const list = entriesByTransfer.get(t.transfer_id) ?? [];
     const debit = list.find((e) => e.direction === 'debit');
     const credit = list.find((e) => e.direction === 'credit');
+    entriesByTransfer.delete(t.transfer_id);
     if (list.length !== 2 || !debit || !credit) {
       problems.push(`transfer ${t.transfer_id} has ${list.length} entries instead of a debit and a credit`);
       continue;
     }
-    if (
-      debit.account_id !== t.from ||
-      credit.account_id !== t.to ||
-      debit.amount !== t.amount ||
-      credit.amount !== t.amount
-    ) {
-      problems.push(`transfer ${t.transfer_id} does not match its entries`);
-    }
-    entriesByTransfer.delete(t.transfer_id);
+    const matches =
+      debit.account_id === t.from && credit.account_id === t.to && debit.amount === t.amount && credit.amount === t.amount;
+    if (!matches) problems.push(`transfer ${t.transfer_id} does not match its entries`);
   }
   for (const id of entriesByTransfer.keys()) problems.push(`entries of unknown transfer ${id}`);
-
-  let sum = 0;
-  const totals = { sum_of_balances: 0, minted: 0, burned: 0, escrowed: 0, agents: 0 };
-  const seen = new Set<string>();
-  for (const a of input.accounts) {
-    seen.add(a.account_id);
-    sum += a.balance;
-    const recomputed = fromEntries.get(a.account_id) ?? 0;
-    if (recomputed !== a.balance) {
-      problems.push(`account ${a.account_id}: balance ${a.balance} but entries sum to ${recomputed}`);
-    }
-    if (a.account_id !== MINT_ACCOUNT && a.balance < 0)
-      problems.push(`account ${a.account_id} is negative: ${a.balance}`);
-    // `0 - x` rather than `-x`: an untouched mint reports 0, not -0.
-    if (a.account_id === MINT_ACCOUNT) totals.minted = 0 - a.balance;
-    else if (a.account_id.startsWith('burn#')) totals.burned += a.balance;
-    else if (a.account_id.startsWith('escrow#')) totals.escrowed += a.balance;
-    else if (a.is_agent) totals.agents += a.balance;
-  }
-  for (const id of fromEntries.keys()) if (!seen.has(id)) problems.push(`entries for missing account ${id}`);
-  totals.sum_of_balances = sum;
-  if (sum !== 0) problems.push(`sum of balances is ${sum}, not 0`);
-  if (!Number.isSafeInteger(sum)) problems.push('sum of balances is not an exact integer');
-  return {
-    ok: problems.length === 0,
-    problems,
-    accounts: input.accounts.length,
-    transfers: input.transfers.length,
-    entries: input.entries.length,
-    totals,
-  };
+  return problems;
 }
