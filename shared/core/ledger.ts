@@ -118,7 +118,8 @@ export function auditLedger(input: AuditInput): AuditReport {
     if (recomputed !== balance) {
       problems.push(`account ${a.account_id}: balance ${a.balance} but entries sum to ${recomputed}`);
     }
-    if (a.account_id !== MINT_ACCOUNT && balance < 0n) problems.push(`account ${a.account_id} is negative: ${a.balance}`);
+    if (a.account_id !== MINT_ACCOUNT && balance < 0n)
+      problems.push(`account ${a.account_id} is negative: ${a.balance}`);
     if (a.account_id === MINT_ACCOUNT) totals.minted = -balance;
     else if (a.account_id.startsWith('burn#')) totals.burned += balance;
     else if (a.account_id.startsWith('escrow#')) totals.escrowed += balance;
@@ -166,7 +167,10 @@ function transferProblems(input: AuditInput): string[] {
       continue;
     }
     const matches =
-      debit.account_id === t.from && credit.account_id === t.to && debit.amount === t.amount && credit.amount === t.amount;
+      debit.account_id === t.from &&
+      credit.account_id === t.to &&
+      debit.amount === t.amount &&
+      credit.amount === t.amount;
     if (!matches) problems.push(`transfer ${t.transfer_id} does not match its entries`);
   }
   for (const id of entriesByTransfer.keys()) problems.push(`entries of unknown transfer ${id}`);
