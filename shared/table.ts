@@ -66,6 +66,11 @@ export const keys = {
   /** A bus event a rule target gave up on, per target; listed newest first through GSI1. */
   deadLetter: (target: string, outboxId: string) => ({ PK: `DLQ#${target}`, SK: outboxId }),
   deadLettersIndex: (createdKey: string) => ({ GSI1PK: 'DEAD_LETTERS', GSI1SK: createdKey }),
+  /**
+   * A caller's request-rate bucket (`shared/adapters/dynamodb/rate-limiter.ts`), shared by every
+   * container; expires (TTL) once the bucket would be full again.
+   */
+  rateLimit: (caller: string) => ({ PK: `RATE#${caller}`, SK: 'RATE' }),
   /** Position of a stream reader (the local stream poller), written after delivery. */
   checkpoint: (reader: string) => ({ PK: `CHECKPOINT#${reader}`, SK: 'CHECKPOINT' }),
   /** A round: its state (`open → clearing → cleared`), window, bid count and statistics. */
@@ -122,4 +127,5 @@ export type ItemKind =
   | 'event'
   | 'event_recipient'
   | 'dead_letter'
+  | 'rate_limit'
   | 'checkpoint';

@@ -1,6 +1,7 @@
 /**
  * Agents API: registration (operator), profile, balance, history, voluntary state.
  */
+import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { services } from '#shared/adapters/services';
 import { notFound, validationFailed } from '#shared/core/errors';
 import { formatCredits } from '#shared/core/money';
@@ -39,8 +40,8 @@ export const handler = httpFunction(
     }),
     'GET /v1/agents': defineRoute({
       query: pageQuery,
-      handle: async ({ query }) => {
-        const page = await s.agents.list(query);
+      handle: async ({ caller, query }) => {
+        const page = await s.agents.list({ ...query, caller: callerOf(caller) });
         return { status: 200, body: { agents: page.agents.map(presentAgentSummary), next_cursor: page.next_cursor } };
       },
     }),
@@ -67,7 +68,7 @@ export const handler = httpFunction(
         assertSelfOrOperator(caller, params.id ?? '');
         const id = ownId(params);
         if (!(await s.ledger.getAccount(id, false))) throw notFound(`Agent ${id}`);
-        const page = await s.ledger.history(id, query);
+        const page = await s.ledger.history(id, { ...query, caller: callerOf(caller) });
         return { status: 200, body: { entries: page.entries.map(presentEntry), next_cursor: page.next_cursor } };
       },
     }),

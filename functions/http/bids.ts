@@ -1,6 +1,7 @@
 /**
  * Bids API: place (escrow hold in the same transaction), read, list, cancel.
  */
+import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { services } from '#shared/adapters/services';
 import { DomainError, notFound, validationFailed } from '#shared/core/errors';
 import { formatCredits } from '#shared/core/money';
@@ -101,6 +102,7 @@ export const handler = httpFunction(
         }
         const page = await s.bids.listForAgent(agentId, {
           limit: query.limit,
+          caller: callerOf(caller),
           ...(query.cursor && { cursor: query.cursor }),
           ...(query.status && { status: query.status }),
           ...(query.round && { round: query.round }),

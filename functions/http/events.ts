@@ -8,6 +8,7 @@
  * takes exactly the path of every system event: stream → bus → NATS and the event log. The log is therefore eventually consistent: an event shows up in
  * `GET /v1/events` once the pipeline has carried it (docs/pipeline.md, "Event log").
  */
+import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
 import { EventLog } from '#shared/adapters/outbox-relay-event-log';
 import { services } from '#shared/adapters/services';
@@ -44,13 +45,20 @@ export const handler = httpFunction(
           }
           agentId = caller.agent_id;
         }
-        const page = await eventLog.query({ ...query, ...(agentId !== undefined && { agent_id: agentId }) });
+        const page = await eventLog.query({
+          ...query,
+          ...(agentId !== undefined && { agent_id: agentId }),
+          caller: callerOf(caller),
+        });
         return { status: 200, body: page };
       },
     }),
     'GET /v1/dead-letters': defineRoute({
       query: deadLettersQuery,
-      handle: async ({ query }) => ({ status: 200, body: await deadLetters.list(query) }),
+      handle: async ({ caller, query }) => ({
+        status: 200,
+        body: await deadLetters.list({ ...query, caller: callerOf(caller) }),
+      }),
     }),
   },
   s,

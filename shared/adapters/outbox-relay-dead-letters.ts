@@ -9,11 +9,10 @@
  * (the rule's SQS dead-letter queue keeps the authoritative copy).
  */
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { validationFailed } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
 import { keys } from '../table.ts';
 import type { TableRef } from './dynamodb/client.ts';
-import { decodeCursor, encodeCursor } from './dynamodb/cursor.ts';
+import { listings } from './dynamodb/cursor.ts';
 import type { PoisonEvent } from './nats/errors.ts';
 import { type BusEvent, eventIdsOf } from './outbox-relay.ts';
 
@@ -93,19 +92,13 @@ export class DeadLetters implements DeadLetterSink {
   }
 
   /** Newest first; of one target, or of all. */
-  async list(q: { target?: string; limit: number; cursor?: string }): Promise<{
+  async list(q: { target?: string; limit: number; cursor?: string; caller: string }): Promise<{
     dead_letters: DeadLetter[];
     next_cursor: string | null;
   }> {
     const byTarget = q.target !== undefined;
-    let start: Record<string, string> | undefined;
-    if (q.cursor) {
-      start = decodeCursor(q.cursor, byTarget ? ['PK', 'SK'] : ['PK', 'SK', 'GSI1PK', 'GSI1SK']);
-      const expected = byTarget ? keys.deadLetter(q.target ?? '', '').PK : 'DEAD_LETTERS';
-      if ((byTarget ? start.PK : start.GSI1PK) !== expected) {
-        throw validationFailed([{ path: '/cursor', message: 'cursor does not belong to this listing' }]);
-      }
-    }
+    const pages = listings.deadLetters(q.caller, q.target);
+    const start = pages.decode(q.cursor);
     const out = await this.table.doc.send(
       new QueryCommand({
         TableName: this.table.tableName,
@@ -124,7 +117,7 @@ export class DeadLetters implements DeadLetterSink {
         ExclusiveStartKey: start,
       }),
     );
-    return { dead_letters: (out.Items ?? []).map(toDeadLetter), next_cursor: encodeCursor(out.LastEvaluatedKey) };
+    return { dead_letters: (out.Items ?? []).map(toDeadLetter), next_cursor: pages.encode(out.LastEvaluatedKey) };
   }
 }
 

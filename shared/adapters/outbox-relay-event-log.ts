@@ -17,11 +17,11 @@
  */
 import { BatchWriteCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { decodeTime, encodeTime } from 'ulidx';
-import { validationFailed } from '../core/errors.ts';
 import { type Envelope, type EventType, validateEnvelope } from '../core/events.ts';
 import type { Clock } from '../core/ports.ts';
 import { keys, systemAccountOf } from '../table.ts';
 import type { TableRef } from './dynamodb/client.ts';
+import { type Listing, listing } from './dynamodb/cursor.ts';
 import { errorMessage, type PoisonEvent, PoisonEventError } from './nats/errors.ts';
 import type { BusDetail } from './outbox-relay.ts';
 
@@ -46,6 +46,8 @@ export interface EventLogQuery {
   agent_id?: string;
   scenario_id?: string;
   limit: number;
+  /** Who asks (`callerOf`): its cursors are bound to it. */
+  caller: string;
 }
 
 export interface EventPage {
@@ -65,19 +67,13 @@ export function eventTime(e: Pick<Envelope, 'event_id' | 'timestamp'>): number {
 /** An id below every real event id of the millisecond `ms` (the randomness is all zeros). */
 export const idFloor = (ms: number) => `ev_${encodeTime(ms, 10)}${'0'.repeat(16)}`;
 
-export function encodeEventCursor(after: string): string {
-  return Buffer.from(JSON.stringify({ after })).toString('base64url');
-}
-
-export function decodeEventCursor(cursor: string): string {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    const after = (parsed as { after?: unknown } | null)?.after;
-    if (typeof after === 'string' && EVENT_ID.test(after) && Object.keys(parsed as object).length === 1) return after;
-  } catch {
-    // fall through
-  }
-  throw validationFailed([{ path: '/cursor', message: 'cursor is malformed' }]);
+/** `GET /v1/events`: the position is the last event id returned (or examined). */
+export function eventCursors(q: EventLogQuery): Listing<'after'> {
+  const { caller, after, type, agent_id, scenario_id } = q;
+  return listing(
+    { caller, listing: 'events', filters: { after, type, agent_id, scenario_id } },
+    { attributes: ['after'], partition: {}, valid: (p) => EVENT_ID.test(p.after) },
+  );
 }
 
 type Item = Record<string, unknown>;
@@ -163,10 +159,9 @@ export class EventLog {
 
   async query(q: EventLogQuery): Promise<EventPage> {
     let after = q.after;
-    if (q.cursor !== undefined) {
-      const fromCursor = decodeEventCursor(q.cursor);
-      if (after === undefined || fromCursor > after) after = fromCursor;
-    }
+    const cursors = eventCursors(q);
+    const fromCursor = cursors.decode(q.cursor)?.after;
+    if (fromCursor !== undefined && (after === undefined || fromCursor > after)) after = fromCursor;
     const budget = { left: MAX_EXAMINED_PER_PAGE };
     if (q.agent_id !== undefined) {
       const partition: Partition = {
@@ -176,7 +171,7 @@ export class EventLog {
         pk: keys.eventsOfAgent(q.agent_id, '').GSI1PK,
         consistent: false,
       };
-      return this.single(partition, after, { type: q.type, scenario_id: q.scenario_id }, q.limit, budget);
+      return this.single(partition, after, { type: q.type, scenario_id: q.scenario_id }, q.limit, budget, cursors);
     }
     if (q.scenario_id !== undefined) {
       const partition: Partition = {
@@ -186,9 +181,9 @@ export class EventLog {
         pk: keys.eventsOfScenario(q.scenario_id, '').GSI2PK,
         consistent: false,
       };
-      return this.single(partition, after, { type: q.type }, q.limit, budget);
+      return this.single(partition, after, { type: q.type }, q.limit, budget, cursors);
     }
-    return this.timeline(after, { type: q.type }, q.limit, budget);
+    return this.timeline(after, { type: q.type }, q.limit, budget, cursors);
   }
 
   private async single(
@@ -197,12 +192,13 @@ export class EventLog {
     filters: Filters,
     limit: number,
     budget: { left: number },
+    cursors: Listing<'after'>,
   ): Promise<EventPage> {
     const got = await this.collect(partition, after, filters, limit, budget);
     const events = got.items.map(toEnvelope);
     const last = events.at(-1)?.event_id;
     const cursor = events.length >= limit ? last : got.exhausted ? undefined : (got.lastExamined ?? last);
-    return { events, next_cursor: cursor === undefined ? null : encodeEventCursor(cursor) };
+    return { events, next_cursor: cursors.encode(cursor === undefined ? undefined : { after: cursor }) };
   }
 
   /** The whole log: day partitions from `after`'s day (or the retention horizon) to tomorrow. */
@@ -211,6 +207,7 @@ export class EventLog {
     filters: Filters,
     limit: number,
     budget: { left: number },
+    cursors: Listing<'after'>,
   ): Promise<EventPage> {
     const now = this.clock.now();
     // Nothing older than the retention is kept (TTL): start there at the earliest.
@@ -244,7 +241,10 @@ export class EventLog {
         break;
       }
     }
-    return { events: items.map(toEnvelope), next_cursor: cursor === undefined ? null : encodeEventCursor(cursor) };
+    return {
+      events: items.map(toEnvelope),
+      next_cursor: cursors.encode(cursor === undefined ? undefined : { after: cursor }),
+    };
   }
 
   /** Up to `want` items of one partition after `after`, within the examination budget. */

@@ -5,7 +5,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Clock } from './ports.ts';
-import { type BucketOptions, TokenBuckets } from './token-bucket.ts';
+import {
+  type BucketOptions,
+  bucketMath,
+  decisionAt,
+  inProcessRateLimiter,
+  microsOf,
+  TokenBuckets,
+  take,
+} from './token-bucket.ts';
 
 function manualClock(start = 1_700_000_000_000) {
   let now = start;
@@ -130,5 +138,90 @@ describe('TokenBuckets', () => {
     expect(b.take('c')).toBe(0); // evicts b, keeps a
     expect(b.take('a')).toBeGreaterThan(0); // a's empty bucket survived
     expect(b.take('b')).toBe(0); // b was forgotten: it starts again with a full bucket
+  });
+
+  it('says what the RateLimit headers should: limit, remaining, reset', () => {
+    const { buckets: b, advance } = buckets({ ratePerSecond: 2, burst: 3 });
+    expect(b.decide('a')).toEqual({ allowed: true, limit: 3, remaining: 2, resetSeconds: 1, retryAfterSeconds: 0 });
+    expect(b.decide('a')).toMatchObject({ allowed: true, remaining: 1, resetSeconds: 1 });
+    expect(b.decide('a')).toMatchObject({ allowed: true, remaining: 0, resetSeconds: 2 });
+    expect(b.decide('a')).toEqual({ allowed: false, limit: 3, remaining: 0, resetSeconds: 2, retryAfterSeconds: 1 });
+    advance(500);
+    expect(b.decide('a')).toMatchObject({ allowed: true, remaining: 0 });
+    advance(10_000);
+    expect(b.decide('a')).toMatchObject({ allowed: true, remaining: 2 });
+  });
+
+  it('behaves exactly as a bucket of tokens refilled from the elapsed time', () => {
+    // The reference: tokens (in µs of refill) topped up by the elapsed time, capped, one taken.
+    const scenario = fc.record({
+      ratePerSecond: fc.constantFrom(0.25, 0.5, 1, 2, 4, 5, 8, 20, 100, 1000),
+      burst: fc.integer({ min: 1, max: 30 }),
+      gaps: fc.array(fc.integer({ min: 0, max: 5_000 }), { maxLength: 100 }),
+    });
+    fc.assert(
+      fc.property(scenario, ({ ratePerSecond, burst, gaps }) => {
+        const m = bucketMath({ ratePerSecond, burst });
+        let tat: number | undefined;
+        let tokens = burst * m.intervalUs;
+        let now = 1_700_000_000_000_000;
+        for (const gap of gaps) {
+          tokens = Math.min(burst * m.intervalUs, tokens + gap * 1000);
+          now += gap * 1000;
+          const expected = tokens >= m.intervalUs;
+          if (expected) tokens -= m.intervalUs;
+          const out = take(tat, now, m);
+          tat = out.tat;
+          expect(out.decision.allowed).toBe(expected);
+          expect(out.decision.remaining).toBe(Math.floor(tokens / m.intervalUs));
+        }
+      }),
+    );
+  });
+
+  it('rounds the interval up, so the limit can only get stricter', () => {
+    expect(bucketMath({ ratePerSecond: 3, burst: 1 }).intervalUs).toBe(333_334);
+    expect(bucketMath({ ratePerSecond: 50, burst: 100 })).toEqual({
+      burst: 100,
+      intervalUs: 20_000,
+      toleranceUs: 1_980_000,
+    });
+    expect(microsOf(1.5)).toBe(1_500);
+  });
+
+  it('refuses options that describe no bucket', () => {
+    for (const bad of [
+      { ratePerSecond: 0, burst: 1 },
+      { ratePerSecond: -1, burst: 1 },
+      { ratePerSecond: Number.NaN, burst: 1 },
+      { ratePerSecond: Number.POSITIVE_INFINITY, burst: 1 },
+      { ratePerSecond: 1, burst: 0 },
+      { ratePerSecond: 1, burst: 1.5 },
+    ]) {
+      expect(() => bucketMath(bad)).toThrow(RangeError);
+    }
+  });
+
+  it('tells a refused caller when the bucket is full again and when to retry', () => {
+    const m = bucketMath({ ratePerSecond: 1, burst: 2 });
+    // Two tokens taken at 0: full again at 2 s, the next token at 1 s.
+    expect(decisionAt(2_000_000, 0, false, m)).toEqual({
+      allowed: false,
+      limit: 2,
+      remaining: 0,
+      resetSeconds: 2,
+      retryAfterSeconds: 1,
+    });
+    expect(decisionAt(undefined, 0, true, m)).toMatchObject({ remaining: 2, resetSeconds: 0 });
+  });
+
+  it('serves the limiter contract in process', async () => {
+    const time = manualClock();
+    const limiter = inProcessRateLimiter({ ratePerSecond: 1, burst: 1 }, time.clock);
+    expect((await limiter.take('a')).allowed).toBe(true);
+    expect(await limiter.take('a')).toMatchObject({ allowed: false, retryAfterSeconds: 1 });
+    expect((await limiter.take('b')).allowed).toBe(true);
+    time.advance(1_000);
+    expect((await limiter.take('a')).allowed).toBe(true);
   });
 });

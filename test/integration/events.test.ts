@@ -380,13 +380,15 @@ describe('event log over several days', () => {
     const log = new EventLog({ doc: table.client, tableName: table.tableName }, { now: () => day('2020-01-10') });
     await log.append([...events, events[0] as Envelope]); // a repeat is harmless
 
-    expect((await log.query({ limit: 100 })).events.map((e) => e.event_id)).toEqual(ids);
-    expect((await log.query({ limit: 100, after: ids[0] })).events.map((e) => e.event_id)).toEqual(ids.slice(1));
+    expect((await log.query({ limit: 100, caller: 'operator' })).events.map((e) => e.event_id)).toEqual(ids);
+    expect((await log.query({ limit: 100, after: ids[0], caller: 'operator' })).events.map((e) => e.event_id)).toEqual(
+      ids.slice(1),
+    );
 
     const paged: string[] = [];
     let cursor: string | undefined;
     for (let i = 0; i < 10; i++) {
-      const page = await log.query({ limit: 1, ...(cursor !== undefined && { cursor }) });
+      const page = await log.query({ limit: 1, caller: 'operator', ...(cursor !== undefined && { cursor }) });
       paged.push(...page.events.map((e) => e.event_id));
       if (page.next_cursor === null) break;
       cursor = page.next_cursor;
@@ -394,7 +396,11 @@ describe('event log over several days', () => {
     expect(paged).toEqual(ids);
 
     // From far back: the walk starts at the retention horizon, not at the year of `after`.
-    const far = await log.query({ limit: 100, after: events[0]?.event_id.replace(/^ev_.{10}/, 'ev_0000000000') });
+    const far = await log.query({
+      limit: 100,
+      after: events[0]?.event_id.replace(/^ev_.{10}/, 'ev_0000000000'),
+      caller: 'operator',
+    });
     const walked: string[] = far.events.map((e) => e.event_id);
     expect(far.next_cursor).toBeNull();
     expect(walked).toEqual(ids);

@@ -19,7 +19,7 @@ import type { Runtime } from '../../core/ports.ts';
 import { keys } from '../../table.ts';
 import { type AgentState, agentStateAction } from './agent-state.ts';
 import type { TableRef } from './client.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { listings } from './cursor.ts';
 import { type AccountItem, type AccountSnapshot, type Ledger, toSnapshot } from './ledger.ts';
 import type { LedgerWriter } from './ledger-writer.ts';
 import { outboxAction } from './outbox.ts';
@@ -76,7 +76,12 @@ export class Agents {
     };
   }
 
-  async list(opts: { limit: number; cursor?: string }): Promise<{ agents: AgentItem[]; next_cursor: string | null }> {
+  async list(opts: {
+    limit: number;
+    cursor?: string;
+    caller: string;
+  }): Promise<{ agents: AgentItem[]; next_cursor: string | null }> {
+    const pages = listings.agents(opts.caller);
     const out = await this.deps.table.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -84,10 +89,10 @@ export class Agents {
         KeyConditionExpression: 'GSI1PK = :p',
         ExpressionAttributeValues: { ':p': 'AGENTS' },
         Limit: opts.limit,
-        ...(opts.cursor && { ExclusiveStartKey: decodeCursor(opts.cursor, ['PK', 'SK', 'GSI1PK', 'GSI1SK']) }),
+        ExclusiveStartKey: pages.decode(opts.cursor),
       }),
     );
-    return { agents: (out.Items ?? []) as AgentItem[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
+    return { agents: (out.Items ?? []) as AgentItem[], next_cursor: pages.encode(out.LastEvaluatedKey) };
   }
 
   /**

@@ -30,7 +30,7 @@ import type { Runtime } from '../../core/ports.ts';
 import { type RoundWindow, roundAt } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
 import type { TableRef } from './client.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { listings } from './cursor.ts';
 import type { Ledger } from './ledger.ts';
 import { insufficientBalance, type LedgerWriter, replayOrConflict, tooManyOpenBids } from './ledger-writer.ts';
 import { outboxAction } from './outbox.ts';
@@ -69,7 +69,7 @@ export class Bids {
 
   async listForAgent(
     agentId: string,
-    opts: { limit: number; cursor?: string; status?: BidStatus; round?: string },
+    opts: { limit: number; cursor?: string; status?: BidStatus; round?: string; caller: string },
   ): Promise<{ bids: BidRecord[]; next_cursor: string | null }> {
     const filters: string[] = [];
     const values: Record<string, unknown> = { ':p': `AGENT#${agentId}#BIDS` };
@@ -84,6 +84,7 @@ export class Bids {
       values[':round'] = opts.round;
       names['#round'] = 'round';
     }
+    const pages = listings.bidsOfAgent(opts.caller, agentId, { status: opts.status, round: opts.round });
     const out = await this.deps.table.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -93,10 +94,10 @@ export class Bids {
         ...(filters.length && { FilterExpression: filters.join(' AND '), ExpressionAttributeNames: names }),
         ScanIndexForward: false,
         Limit: opts.limit,
-        ...(opts.cursor && { ExclusiveStartKey: decodeCursor(opts.cursor, ['PK', 'SK', 'GSI1PK', 'GSI1SK']) }),
+        ExclusiveStartKey: pages.decode(opts.cursor),
       }),
     );
-    return { bids: (out.Items ?? []) as BidRecord[], next_cursor: encodeCursor(out.LastEvaluatedKey) };
+    return { bids: (out.Items ?? []) as BidRecord[], next_cursor: pages.encode(out.LastEvaluatedKey) };
   }
 
   /** Every bid of a round (all shards), strongly consistent. */

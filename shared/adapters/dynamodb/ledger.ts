@@ -9,7 +9,7 @@
  * and on `balance >= amount`; the payee's is an increment conditioned on the account existing.
  */
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { notFound, validationFailed } from '../../core/errors.ts';
+import { notFound } from '../../core/errors.ts';
 import type { Envelope, EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import {
@@ -26,7 +26,7 @@ import type { Runtime } from '../../core/ports.ts';
 import { keys, shardAccountId, systemAccountOf } from '../../table.ts';
 import { agentStateAction } from './agent-state.ts';
 import { getAll, type TableRef } from './client.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { listings } from './cursor.ts';
 import {
   insufficientBalance,
   type LedgerWriter,
@@ -115,16 +115,11 @@ export class Ledger {
   /** An account's entries, newest first, paginated by an opaque cursor. */
   async history(
     accountId: string,
-    opts: { limit: number; cursor?: string },
+    opts: { limit: number; cursor?: string; caller: string },
   ): Promise<{ entries: Entry[]; next_cursor: string | null }> {
     const pk = keys.account(accountId).PK;
-    let start: Record<string, string> | undefined;
-    if (opts.cursor) {
-      start = decodeCursor(opts.cursor, ['PK', 'SK']);
-      if (start.PK !== pk || !start.SK?.startsWith(keys.entryPrefix)) {
-        throw validationFailed([{ path: '/cursor', message: 'cursor does not belong to this history' }]);
-      }
-    }
+    const pages = listings.history(opts.caller, accountId);
+    const start = pages.decode(opts.cursor);
     const out = await this.deps.table.doc.send(
       new QueryCommand({
         TableName: this.tableName,
@@ -136,7 +131,7 @@ export class Ledger {
       }),
     );
     const entries = (out.Items ?? []).map(toEntry);
-    return { entries, next_cursor: encodeCursor(out.LastEvaluatedKey) };
+    return { entries, next_cursor: pages.encode(out.LastEvaluatedKey) };
   }
 
   // ---------------------------------------------------------------- building blocks
