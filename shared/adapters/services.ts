@@ -13,7 +13,7 @@ import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
 import { makeDocumentClient, type TableRef } from './dynamodb/client.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
-import { LedgerWriter } from './dynamodb/ledger-writer.ts';
+import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
 import { initTelemetry } from './telemetry/tracing.ts';
@@ -54,9 +54,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...(overrides.writer && { writer: overrides.writer }),
     ...(overrides.sleep && { sleep: overrides.sleep }),
   });
-  const writer = new LedgerWriter(table.tableName);
-  const ledger = new Ledger({ table, tx, writer, runtime, shards: config.LEDGER_SHARDS });
   const economy = overrides.economy ?? loadEconomyConfig();
+  const writer = new LedgerWriter(table.tableName, moneyLimitsOf(economy));
+  const ledger = new Ledger({ table, tx, writer, runtime, shards: config.LEDGER_SHARDS });
   const bids = new Bids({ table, tx, ledger, writer, runtime, economy, roundShards: config.ROUND_BID_SHARDS });
   const market = new Market({ table, tx, runtime, economy });
   const agents = new Agents({ table, tx, ledger, writer, runtime });

@@ -122,6 +122,17 @@ export const economyConfigSchema = z
         max_open_bids_per_agent: z.number().int().min(1).max(10_000).default(10),
       })
       .prefault({}),
+    /**
+     * The money supply's bounds, in credits. Minting (the operator's grants, human rewards) stops
+     * at `max_minted`, and no account holds more than `max_balance`; both keep every balance and
+     * total below 2^53 micro-credits, where doubles and DynamoDB numbers are exact.
+     */
+    money: z
+      .strictObject({
+        max_minted: z.number().int().min(1).max(9_000_000_000).default(9_000_000_000),
+        max_balance: z.number().int().min(1).max(1_000_000_000).default(1_000_000_000),
+      })
+      .prefault({}),
     /** Human rewards: credits minted = interesting × w_i + useful × w_u + understandable × w_n. */
     rewards: z
       .strictObject({

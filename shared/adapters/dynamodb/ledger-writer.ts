@@ -17,7 +17,8 @@
  */
 import { DomainError, notFound } from '../../core/errors.ts';
 import { entriesOf, sameTransfer, type TransferRecord } from '../../core/ledger.ts';
-import { DEFAULT_MAX_BALANCE_MICROS, DEFAULT_MAX_MINTED_MICROS, formatCredits } from '../../core/money.ts';
+import type { EconomyConfig } from '../../core/market-config.ts';
+import { DEFAULT_MAX_BALANCE_MICROS, DEFAULT_MAX_MINTED_MICROS, formatCredits, MICROS_PER_CREDIT } from '../../core/money.ts';
 import type { AccountEffect, LedgerChange } from '../../core/movements.ts';
 import { keys, systemAccountOf } from '../../table.ts';
 import type { Item, Resolution, TxAction } from './transaction.ts';
@@ -33,6 +34,14 @@ export const DEFAULT_MONEY_LIMITS: MoneyLimits = {
   maxMinted: DEFAULT_MAX_MINTED_MICROS,
   maxBalance: DEFAULT_MAX_BALANCE_MICROS,
 };
+
+/** The economy's money-supply bounds, in micro-credits. */
+export function moneyLimitsOf(economy: Pick<EconomyConfig, 'money'>): MoneyLimits {
+  return {
+    maxMinted: economy.money.max_minted * MICROS_PER_CREDIT,
+    maxBalance: economy.money.max_balance * MICROS_PER_CREDIT,
+  };
+}
 
 /** What a guard that already exists means for the operation (default: replay or conflict). */
 export type OnGuardExists<R> = (existing: TransferRecord, requested: TransferRecord) => Resolution<R>;
