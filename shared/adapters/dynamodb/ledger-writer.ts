@@ -18,7 +18,12 @@
 import { DomainError, notFound } from '../../core/errors.ts';
 import { entriesOf, sameTransfer, type TransferRecord } from '../../core/ledger.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
-import { DEFAULT_MAX_BALANCE_MICROS, DEFAULT_MAX_MINTED_MICROS, formatCredits, MICROS_PER_CREDIT } from '../../core/money.ts';
+import {
+  DEFAULT_MAX_BALANCE_MICROS,
+  DEFAULT_MAX_MINTED_MICROS,
+  formatCredits,
+  MICROS_PER_CREDIT,
+} from '../../core/money.ts';
 import type { AccountEffect, LedgerChange } from '../../core/movements.ts';
 import { keys, systemAccountOf } from '../../table.ts';
 import type { Item, Resolution, TxAction } from './transaction.ts';

@@ -138,24 +138,7 @@ export class Market {
       const now = this.deps.runtime.clock.now();
       const at = new Date(now).toISOString();
       const seqs = item?.seqs ?? (Object.fromEntries(RESOURCES.map((r) => [r, 0])) as PerResource);
-      const events = updates.map((u) =>
-        makeEvent(
-          this.deps.runtime,
-          {
-            type: 'price_update',
-            aggregate: `market:${u.resource}`,
-            sequence: seqs[u.resource] + 1,
-            causation_id: cleared.event_id,
-            data: { ...u, round: d.round },
-          },
-          {
-            ...ctx,
-            correlation_id: d.round,
-            ...(cleared.trace && { trace: cleared.trace }),
-            ...(cleared.scenario_id && { scenario_id: cleared.scenario_id }),
-          },
-        ),
-      );
+      const events = this.priceEvents(updates, seqs, cleared, ctx);
       const newItem: PricesItem = {
         prices: next,
         utilization: stats.utilization,
@@ -178,31 +161,62 @@ export class Market {
           },
           onConditionFailed: () => ({ kind: 'done', result: [] }),
         },
-        ...updates.map(
-          (u): TxAction<PriceUpdate[]> => ({
-            label: `history ${u.resource}`,
-            item: {
-              Put: {
-                TableName: this.tableName,
-                Item: {
-                  ...keys.priceHistory(u.resource, start),
-                  kind: 'price_history',
-                  resource: u.resource,
-                  round: d.round,
-                  price: u.new_price,
-                  old_price: u.old_price,
-                  utilization: u.utilization,
-                  reason: u.reason,
-                  timestamp: at,
-                },
-              },
-            },
-          }),
-        ),
+        ...updates.map((u) => this.historyAction(u, d.round, start, at)),
         outboxAction<PriceUpdate[]>(this.tableName, events, now),
       ];
       return { actions, result: () => updates };
     });
+  }
+
+  /** One `price_update` per resource, in its `market:<resource>` sequence, caused by the round. */
+  private priceEvents(
+    updates: PriceUpdate[],
+    seqs: PerResource,
+    cleared: Pick<Envelope<'auction_cleared'>, 'event_id' | 'data' | 'trace' | 'scenario_id'>,
+    ctx: EventContext,
+  ): Envelope[] {
+    const round = cleared.data.round;
+    return updates.map((u) =>
+      makeEvent(
+        this.deps.runtime,
+        {
+          type: 'price_update',
+          aggregate: `market:${u.resource}`,
+          sequence: seqs[u.resource] + 1,
+          causation_id: cleared.event_id,
+          data: { ...u, round },
+        },
+        {
+          ...ctx,
+          correlation_id: round,
+          ...(cleared.trace && { trace: cleared.trace }),
+          ...(cleared.scenario_id && { scenario_id: cleared.scenario_id }),
+        },
+      ),
+    );
+  }
+
+  /** The price series' point of one resource for one round. */
+  private historyAction(u: PriceUpdate, round: string, start: number, at: string): TxAction<PriceUpdate[]> {
+    return {
+      label: `history ${u.resource}`,
+      item: {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...keys.priceHistory(u.resource, start),
+            kind: 'price_history',
+            resource: u.resource,
+            round,
+            price: u.new_price,
+            old_price: u.old_price,
+            utilization: u.utilization,
+            reason: u.reason,
+            timestamp: at,
+          },
+        },
+      },
+    };
   }
 
   async history(resource: Resource, opts: { sinceMs?: number; limit: number }): Promise<PricePoint[]> {
