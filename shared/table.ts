@@ -22,8 +22,10 @@ export const TABLE_DEFINITION = {
 
 export const DEFAULT_TABLE_NAME = 'syntropism';
 
-/** System accounts. `escrow` and `burn` are split into shards to avoid a hot key. */
-export const MINT = 'mint';
+/**
+ * System accounts (`mint` is `MINT_ACCOUNT` of the ledger rules). `escrow` and `burn` are split
+ * into shards to avoid a hot key.
+ */
 export const SYSTEM_ACCOUNTS = ['mint', 'escrow', 'burn'] as const;
 export type SystemAccount = (typeof SYSTEM_ACCOUNTS)[number];
 
