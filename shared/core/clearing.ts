@@ -25,7 +25,7 @@
  */
 import type { ClearingPolicy } from './market-config.ts';
 import type { Micros } from './money.ts';
-import { micros } from './money.ts';
+import { MICROS_PER_CREDIT, micros } from './money.ts';
 import { type PerResource, perResource, RESOURCES, type Resource } from './resources.ts';
 
 export type { ClearingPolicy } from './market-config.ts';
@@ -492,7 +492,7 @@ function observedPrice(book: BidBook, i: number, r: Resource, prices: PerResourc
   for (let k = 0; k < R; k++) reference += prices[RESOURCES[k] as Resource] * (book.rates[o + k] as number);
   reference *= book.duration[i] as number;
   if (!(reference > 0)) return null;
-  const credits = (book.amount[i] as number) / 1_000_000;
+  const credits = (book.amount[i] as number) / MICROS_PER_CREDIT;
   return (prices[r] * credits) / reference;
 }
 

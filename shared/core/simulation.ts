@@ -33,7 +33,7 @@
  */
 import { BidBook, type ClearingPolicy, clearBook, OUTCOME, tickScale, ticksDown } from './clearing.ts';
 import { ECONOMY_DEFAULTS, type EconomyConfig } from './market-config.ts';
-import type { Micros } from './money.ts';
+import { MICROS_PER_CREDIT, type Micros } from './money.ts';
 import { seededRandom } from './ports.ts';
 import { type PriceUpdate, pricesAfter, updatePrices } from './pricing.ts';
 import { capacityOf, initialPrices, type PerResource, perResource, RESOURCES, type Resource } from './resources.ts';
@@ -247,9 +247,9 @@ export function simulate(options: SimulationOptions): SimulationResult {
       if (offer < 0) continue;
       // Whole micro-credits: never above the value, never below the floor cost (the margin
       // covers the float rounding of this estimate of the floor).
-      const minimum = Math.ceil(floor * (1 + 1e-9) * 1_000_000);
-      const amount = Math.max(minimum, Math.floor(offer * 1_000_000));
-      if (amount > worth * 1_000_000) continue;
+      const minimum = Math.ceil(floor * (1 + 1e-9) * MICROS_PER_CREDIT);
+      const amount = Math.max(minimum, Math.floor(offer * MICROS_PER_CREDIT));
+      if (amount > worth * MICROS_PER_CREDIT) continue;
       const idx = book.add(
         `${t}:${i}`,
         amount,
