@@ -243,8 +243,8 @@ describe('validateBundle: quanta', () => {
   });
 
   it('decides multiples on the decimal text, whatever the float product says', () => {
-    // 0.007 × 1000 = 7.000000000000001 and 0.3 ÷ 0.1 = 2.9999999999999996 in floats.
-    expect(problems({ cpu: 0.007, memory: 0.3, attention: 0.0007 })).toEqual([]);
+    // In floats 1.001 × 1000 = 1000.9999999999999 and 0.0003 × 10 000 = 2.9999999999999996.
+    expect(problems({ cpu: 1.001, memory: 1.005, attention: 0.0003 })).toEqual([]);
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 100_000 }),
