@@ -4,10 +4,11 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ClearingBid, type ClearingMarket, clear, tickScale, ticksDown, ticksUp } from './clearing.ts';
+import { type ClearingBid, type ClearingMarket, clear, needTicks, supplyTicksOf } from './clearing.ts';
 import { clearOptimal, OPTIMAL_MAX_BIDS } from './clearing-optimal.ts';
 import { ECONOMY_DEFAULTS } from './market-config.ts';
-import { capacityOf, initialPrices, type PerResource, RESOURCES } from './resources.ts';
+import { unitsOf } from './quantities.ts';
+import { capacityOf, initialPrices, type PerResource } from './resources.ts';
 
 const capacity = capacityOf(ECONOMY_DEFAULTS);
 const market: ClearingMarket = { capacity, supply: capacity, prices: initialPrices(ECONOMY_DEFAULTS) };
@@ -33,9 +34,9 @@ const bidsArb = (max: number) =>
   );
 
 function bruteForce(bids: readonly ClearingBid[], supply: PerResource): number {
-  const scales = RESOURCES.map((r) => tickScale(capacity[r]));
-  const room = RESOURCES.map((r, k) => ticksDown(supply[r], scales[k] as number));
-  const ticks = bids.map((b) => RESOURCES.map((r, k) => ticksUp(b.rates[r] ?? 0, scales[k] as number)));
+  const units = unitsOf(capacity);
+  const room = supplyTicksOf({ supply }, units);
+  const ticks = bids.map((b) => needTicks(b.rates, b.duration_seconds, units));
   let best = 0;
   for (let mask = 0; mask < 1 << bids.length; mask++) {
     const used = [0, 0, 0, 0];

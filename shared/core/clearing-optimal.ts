@@ -13,8 +13,9 @@
  * undecided items on that resource alone (each relaxes the problem, so each is a valid bound).
  */
 import type { ClearingBid, ClearingMarket } from './clearing.ts';
-import { tickScale, ticksDown, ticksUp } from './clearing.ts';
+import { needTicks, supplyTicksOf } from './clearing.ts';
 import { type Micros, micros } from './money.ts';
+import { unitsOf } from './quantities.ts';
 import { RESOURCES } from './resources.ts';
 
 export const OPTIMAL_MAX_BIDS = 25;
@@ -46,20 +47,15 @@ export function clearOptimal(
     throw new RangeError(`exact clearing is limited to ${OPTIMAL_MAX_BIDS} bids, got ${bids.length}`);
   }
   const maxNodes = options.maxNodes ?? Number.POSITIVE_INFINITY;
-  const scales = RESOURCES.map((r) => tickScale(market.capacity[r]));
-  const supply = RESOURCES.map((r, k) =>
-    Math.max(
-      0,
-      Math.min(ticksDown(market.capacity[r], scales[k] as number), ticksDown(market.supply[r], scales[k] as number)),
-    ),
-  );
+  const units = unitsOf(market.capacity);
+  const supply = supplyTicksOf(market, units);
   // Bundles that do not fit the full supply can never win: leave them out of the search.
   const items: Item[] = bids
     .map((b) => ({
       id: b.bid_id,
       amount: b.amount,
       placedAt: b.placed_at,
-      ticks: RESOURCES.map((r, k) => ticksUp(b.rates[r] ?? 0, scales[k] as number)),
+      ticks: needTicks(b.rates, b.duration_seconds, units),
     }))
     .filter((it) => it.ticks.every((t, k) => t <= (supply[k] as number)))
     .sort((a, b) => b.amount - a.amount || a.placedAt - b.placedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -100,7 +96,7 @@ export function clearOptimal(
   let bestValue = -1;
   let bestSet = new Uint8Array(m);
   // Incumbents: greedy by amount (the search order) and by value per normalised footprint.
-  const capacityTicks = RESOURCES.map((r, k) => ticksDown(market.capacity[r], scales[k] as number));
+  const capacityTicks = RESOURCES.map((r) => units[r].capacity);
   const footprint = (it: Item) => it.ticks.reduce((f, t, r) => f + t / (capacityTicks[r] as number), 0);
   const densityOrder = items
     .map((_, k) => k)

@@ -11,14 +11,14 @@ import {
   type ClearingMarket,
   clear,
   clearBook,
+  needTicks,
   OUTCOME,
   priorityOrder,
   remainingSupply,
-  tickScale,
-  ticksDown,
-  ticksUp,
+  supplyTicksOf,
 } from './clearing.ts';
 import { ECONOMY_DEFAULTS } from './market-config.ts';
+import { unitsOf } from './quantities.ts';
 import { capacityOf, initialPrices, type PerResource, RESOURCES } from './resources.ts';
 
 const capacity = capacityOf(ECONOMY_DEFAULTS);
@@ -99,7 +99,8 @@ function shuffle<T>(items: readonly T[], seed: number): T[] {
   return out;
 }
 
-const ticksOf = (rates: Partial<PerResource>) => RESOURCES.map((r) => ticksUp(rates[r] ?? 0, tickScale(capacity[r])));
+const units = unitsOf(capacity);
+const ticksOf = (b: ClearingBid) => needTicks(b.rates, b.duration_seconds, units);
 
 describe('clear: invariants', () => {
   it('never allocates beyond the supply, and every bid is a winner or a loser', () => {
@@ -110,10 +111,10 @@ describe('clear: invariants', () => {
         const ids = [...d.winners, ...d.losers.map((l) => l.bid_id)];
         expect(ids.sort()).toEqual(bids.map((b) => b.bid_id).sort());
         expect(d.winner_count + d.loser_count).toBe(bids.length);
-        for (const r of RESOURCES) {
-          const scale = tickScale(capacity[r]);
-          const used = d.winners.reduce((s, id) => s + ticksUp(byId.get(id)?.rates[r] ?? 0, scale), 0);
-          expect(used).toBeLessThanOrEqual(ticksDown(m.supply[r], scale));
+        const full = supplyTicksOf(m, units);
+        for (const [k, r] of RESOURCES.entries()) {
+          const used = d.winners.reduce((s, id) => s + (ticksOf(byId.get(id) as ClearingBid)[k] as number), 0);
+          expect(used).toBeLessThanOrEqual(full[k] as number);
           const rate = d.winners.reduce((s, id) => s + (byId.get(id)?.rates[r] ?? 0), 0);
           expect(rate).toBeLessThanOrEqual(m.supply[r] * (1 + 1e-12) + 1e-12);
           expect(d.utilization[r]).toBeLessThanOrEqual(1);
@@ -128,10 +129,10 @@ describe('clear: invariants', () => {
       fc.property(roundArb, fc.constantFrom('total' as const, 'density' as const), ({ bids, market: m }, policy) => {
         const book = BidBook.from(bids);
         const d = clearBook(book, m, policy);
-        const full = RESOURCES.map((r) => ticksDown(m.supply[r], tickScale(capacity[r])));
+        const full = supplyTicksOf(m, units);
         const left = [...full];
         for (const i of d.order) {
-          const t = ticksOf(bids[i]?.rates ?? {});
+          const t = ticksOf(bids[i] as ClearingBid);
           const fits = t.every((x, k) => x <= (left[k] as number));
           if (d.outcome[i] === OUTCOME.won) {
             expect(fits).toBe(true);

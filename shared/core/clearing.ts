@@ -11,13 +11,14 @@
  * for fits in what is left; otherwise it loses with `insufficient_supply` when it would not
  * fit even in the round's full supply, and `outbid` when higher-priority winners took it.
  *
- * Exactness: rates are compared as integers ("ticks"). Each resource gets a decimal tick of
- * about 1e-12 of its capacity (`tickScale`); a bid's rate is rounded UP to whole ticks and the
- * supply DOWN, so rounding can never admit a bundle that does not fit. A product that lands
- * within 1e-3 tick of an integer (float noise on a decimal such as 0.07 × 1e10) is snapped to
- * it, so 50 + 50 fills a capacity of 100 exactly. The tolerance is thus 1e-3 tick, about 1e-15
- * of capacity. Supply and what is taken from it never exceed about 1e12 ticks, far below 2^53,
- * so that arithmetic is exact in float64.
+ * Exactness: rates are compared as integers ("ticks", `quantities.ts`): cpu and memory in
+ * quanta of 0.001 %, attention in quanta of 0.0001, tokens in 1/963 761 198 400 of capacity. A
+ * need is rounded UP to whole ticks and a supply DOWN, exactly (no tolerance), so rounding can
+ * never admit a bundle that does not fit; and since placement counts with the same functions, a
+ * bundle accepted at placement always fits an empty round. Quantities of valid bundles are whole
+ * quanta, so 0.1 + 0.2 + 0.7 fills an attention capacity of 1 exactly, and k token needs of a
+ * k-th of the capacity fill it exactly (k ≤ 28). Supply and what is taken from it never exceed
+ * about 1e12 ticks, far below 2^53, so that arithmetic is exact in float64.
  *
  * Scale: the hot loop works on typed arrays (a `BidBook`), never on per-bid objects. The
  * priority order is a stable LSD radix sort of the float64 keys' bit patterns (non-negative
@@ -25,7 +26,18 @@
  */
 import type { ClearingPolicy } from './market-config.ts';
 import type { Micros } from './money.ts';
-import { micros } from './money.ts';
+import { MICROS_PER_CREDIT, micros } from './money.ts';
+import {
+  type MarketUnits,
+  NEAR,
+  quantaUp,
+  rateOfTicks,
+  supplyTicks,
+  type TickUnit,
+  tokenTicksNear,
+  tokenTicksUp,
+  unitsOf,
+} from './quantities.ts';
 import { type PerResource, perResource, RESOURCES, type Resource } from './resources.ts';
 
 export type { ClearingPolicy } from './market-config.ts';
@@ -55,40 +67,48 @@ export type LossReason = 'outbid' | 'insufficient_supply';
 export const OUTCOME = { won: 0, outbid: 1, insufficient_supply: 2 } as const;
 
 const R = RESOURCES.length;
-/** How near an integer a tick product must be to count as that integer (see header). */
-const SNAP = 1e-3;
 
-/** Ticks per unit of a resource: a power of ten making capacity about 1e11–1e12 ticks. */
-export function tickScale(capacity: number): number {
-  if (!(capacity > 0) || !Number.isFinite(capacity)) throw new RangeError(`capacity must be positive: ${capacity}`);
-  return 10 ** (12 - Math.ceil(Math.log10(capacity)));
+/** Ticks a bid of these rates needs per resource, in `RESOURCES` order, as the kernel counts them. */
+export function needTicks(rates: Partial<PerResource>, durationSeconds: number, units: MarketUnits): number[] {
+  return [
+    quantaUp(rates.cpu ?? 0, units.cpu),
+    quantaUp(rates.memory ?? 0, units.memory),
+    tokenTicksUp(rates.tokens ?? 0, durationSeconds, units.tokens),
+    quantaUp(rates.attention ?? 0, units.attention),
+  ];
 }
 
-/** A rate in whole ticks, rounded up (a demand). */
-export function ticksUp(value: number, scale: number): number {
-  const t = value * scale;
-  const n = Math.round(t);
-  return Math.abs(t - n) <= SNAP ? n : Math.ceil(t);
-}
-
-/** A rate in whole ticks, rounded down (a supply). */
-export function ticksDown(value: number, scale: number): number {
-  const t = value * scale;
-  const n = Math.round(t);
-  return Math.abs(t - n) <= SNAP ? n : Math.floor(t);
+/** A round's full supply per resource in ticks, in `RESOURCES` order: at most the capacity, never below 0. */
+export function supplyTicksOf(market: Pick<ClearingMarket, 'supply'>, units: MarketUnits): number[] {
+  return RESOURCES.map((r) => supplyTicks(market.supply[r], units[r]));
 }
 
 /**
- * Supply left for a round: capacity minus the rates of the allocations still active, computed
- * in ticks with the same rounding as the kernel (an allocation's rate counts rounded up).
+ * An allocation still active: its rates with its duration (exact), or its rates alone. Without
+ * the duration a token rate is known only up to float noise (`tokenTicksNear`), so callers that
+ * have the duration should pass it.
  */
-export function remainingSupply(capacity: PerResource, active: Iterable<Partial<PerResource>>): PerResource {
-  const scale = perResource((r) => tickScale(capacity[r]));
-  const left = perResource((r) => ticksDown(capacity[r], scale[r]));
-  for (const rates of active) {
-    for (const r of RESOURCES) left[r] -= ticksUp(rates[r] ?? 0, scale[r]);
+export type ActiveHold = { rates: Partial<PerResource>; duration_seconds: number } | Partial<PerResource>;
+
+/**
+ * Supply left for a round: capacity minus the needs of the allocations still active, in the
+ * kernel's ticks (an allocation counts rounded up), returned as the doubles `clearBook` reads
+ * back as exactly those ticks.
+ */
+export function remainingSupply(capacity: PerResource, active: Iterable<ActiveHold>): PerResource {
+  const units = unitsOf(capacity);
+  const left = RESOURCES.map((r) => units[r].capacity);
+  for (const hold of active) {
+    let taken: number[];
+    if ('rates' in hold) taken = needTicks(hold.rates, hold.duration_seconds, units);
+    else {
+      const rates = hold as Partial<PerResource>;
+      taken = needTicks({ ...rates, tokens: 0 }, 1, units);
+      taken[2] = tokenTicksNear(rates.tokens ?? 0, units.tokens);
+    }
+    for (let k = 0; k < R; k++) left[k] = (left[k] as number) - (taken[k] as number);
   }
-  return perResource((r) => Math.max(0, left[r]) / scale[r]);
+  return perResource((r) => rateOfTicks(Math.max(0, left[RESOURCES.indexOf(r)] as number), units[r]));
 }
 
 /**
@@ -214,8 +234,8 @@ export interface BookDecision extends ClearingStats {
   order: Uint32Array;
   /** Rate of each bid in ticks (`ticks[i × 4 + k]`), as admitted. */
   ticks: Float64Array;
-  /** Ticks per unit, per resource. */
-  scale: PerResource;
+  /** How each resource counts in ticks. */
+  units: MarketUnits;
 }
 
 /** Decision over plain bids. Winners and losers are listed in priority order. */
@@ -343,29 +363,23 @@ function assertPerResource(name: string, v: PerResource, min: 'positive' | 'non-
   }
 }
 
-/** Clears a round held in a `BidBook`. Pure and deterministic; the book is not modified. */
-export function clearBook(book: BidBook, market: ClearingMarket, policy: ClearingPolicy = 'total'): BookDecision {
-  const { capacity, prices } = market;
-  assertPerResource('capacity', capacity, 'positive');
-  // A supply computed as capacity minus active rates may come out a hair below zero, or below
-  // zero for real after capacity was lowered under running allocations: either way, nothing is free.
-  assertPerResource('supply', market.supply, 'any');
-  assertPerResource('prices', prices, 'non-negative');
+/**
+ * One pass over the book: validates each bid, converts its rates to ticks (`ticks[i × 4 + k]`)
+ * and computes its priority key.
+ */
+function needsAndKeys(
+  book: BidBook,
+  capacity: PerResource,
+  units: MarketUnits,
+  density: boolean,
+): { ticks: Float64Array; keys: Float64Array } {
   const n = book.size;
-  const { amount, rates } = book;
-
-  const scale = perResource((r) => tickScale(capacity[r]));
-  const [sc0, sc1, sc2, sc3] = RESOURCES.map((r) => scale[r]) as [number, number, number, number];
-  const supplyTicks = RESOURCES.map((r) =>
-    Math.max(0, Math.min(ticksDown(capacity[r], scale[r]), ticksDown(market.supply[r], scale[r]))),
-  ) as [number, number, number, number];
-  const [s0, s1, s2, s3] = supplyTicks;
+  const { amount, rates, duration } = book;
+  const { cpu: u0, memory: u1, tokens: u2, attention: u3 } = units;
+  const [p0, p1, p2, p3] = [u0.perUnit, u1.perUnit, u2.perUnit, u3.perUnit];
   const [ic0, ic1, ic2, ic3] = RESOURCES.map((r) => 1 / capacity[r]) as [number, number, number, number];
-
-  // One pass: validate, convert rates to ticks, compute the priority keys.
   const ticks = new Float64Array(n * R);
   const keys = new Float64Array(n);
-  const density = policy === 'density';
   for (let i = 0; i < n; i++) {
     const a = amount[i] as number;
     const o = i * R;
@@ -381,13 +395,41 @@ export function clearBook(book: BidBook, market: ClearingMarket, policy: Clearin
     if (!(footprint > 0 && footprint < Number.POSITIVE_INFINITY)) {
       throw new RangeError(`bid ${book.ids[i]}: must ask for a finite, positive amount of some resource`);
     }
-    ticks[o] = ticksUp(r0, sc0);
-    ticks[o + 1] = ticksUp(r1, sc1);
-    ticks[o + 2] = ticksUp(r2, sc2);
-    ticks[o + 3] = ticksUp(r3, sc3);
+    // The common cases of `quantaUp` and `tokenTicksUp` inline (a whole number of quanta; a
+    // token product clear of an integer); the functions handle the rest.
+    const n0 = Math.round(r0 * p0);
+    const n1 = Math.round(r1 * p1);
+    const n3 = Math.round(r3 * p3);
+    ticks[o] = n0 / p0 === r0 ? n0 : quantaUp(r0, u0);
+    ticks[o + 1] = n1 / p1 === r1 ? n1 : quantaUp(r1, u1);
+    ticks[o + 3] = n3 / p3 === r3 ? n3 : quantaUp(r3, u3);
+    if (r2 === 0) ticks[o + 2] = 0;
+    else {
+      const t2 = r2 * p2;
+      const c2 = Math.ceil(t2);
+      const clear = c2 - t2 > t2 * NEAR && t2 - (c2 - 1) > t2 * NEAR;
+      ticks[o + 2] = clear ? c2 : tokenTicksUp(r2, duration[i] as number, u2);
+    }
     // `+ 0` turns -0 into +0, whose bits sort correctly.
     keys[i] = (density ? a / footprint : a) + 0;
   }
+  return { ticks, keys };
+}
+
+/** Clears a round held in a `BidBook`. Pure and deterministic; the book is not modified. */
+export function clearBook(book: BidBook, market: ClearingMarket, policy: ClearingPolicy = 'total'): BookDecision {
+  const { capacity, prices } = market;
+  assertPerResource('capacity', capacity, 'positive');
+  // A supply computed as capacity minus active rates may come out a hair below zero, or below
+  // zero for real after capacity was lowered under running allocations: either way, nothing is free.
+  assertPerResource('supply', market.supply, 'any');
+  assertPerResource('prices', prices, 'non-negative');
+  const n = book.size;
+  const { amount } = book;
+  const units = unitsOf(capacity);
+  const { cpu: u0, memory: u1, tokens: u2, attention: u3 } = units;
+  const [s0, s1, s2, s3] = supplyTicksOf(market, units) as [number, number, number, number];
+  const { ticks, keys } = needsAndKeys(book, capacity, units, policy === 'density');
 
   const order = priorityOrder(keys, book.placedAt, book.ids, n);
 
@@ -445,16 +487,17 @@ export function clearBook(book: BidBook, market: ClearingMarket, policy: Clearin
     }
   }
 
-  const supply = { cpu: s0 / sc0, memory: s1 / sc1, tokens: s2 / sc2, attention: s3 / sc3 };
-  const allocated = {
-    cpu: (s0 - l0) / sc0,
-    memory: (s1 - l1) / sc1,
-    tokens: (s2 - l2) / sc2,
-    attention: (s3 - l3) / sc3,
-  };
-  const utilization = perResource((r) => {
-    const used = capacity[r] - supply[r] + allocated[r];
-    return Math.min(1, Math.max(0, used / capacity[r]));
+  const tickStats = (f: (k: number) => number) => perResource((r) => f(RESOURCES.indexOf(r)));
+  const started = [s0, s1, s2, s3];
+  const left = [l0, l1, l2, l3];
+  const tickUnits: TickUnit[] = [u0, u1, u2, u3];
+  const rate = (t: number, k: number) => rateOfTicks(t, tickUnits[k] as TickUnit);
+  const supply = tickStats((k) => rate(started[k] as number, k));
+  const allocated = tickStats((k) => rate((started[k] as number) - (left[k] as number), k));
+  // In use after clearing: capacity minus what is left, in ticks (exactly 0 in an idle market).
+  const utilization = tickStats((k) => {
+    const cap = (tickUnits[k] as TickUnit).capacity;
+    return Math.min(1, Math.max(0, (cap - (left[k] as number)) / cap));
   });
   const observed = (i: number, r: Resource) => (i < 0 ? null : observedPrice(book, i, r, prices));
   const clearingPrices = {
@@ -473,7 +516,7 @@ export function clearBook(book: BidBook, market: ClearingMarket, policy: Clearin
     revenue: micros(revenue),
     capacity: { ...capacity },
     supply,
-    requested: { cpu: q0 / sc0, memory: q1 / sc1, tokens: q2 / sc2, attention: q3 / sc3 },
+    requested: { cpu: rate(q0, 0), memory: rate(q1, 1), tokens: rate(q2, 2), attention: rate(q3, 3) },
     allocated,
     utilization,
     clearing_prices: clearingPrices,
@@ -481,7 +524,7 @@ export function clearBook(book: BidBook, market: ClearingMarket, policy: Clearin
     outcome,
     order,
     ticks,
-    scale,
+    units,
   };
 }
 
@@ -492,7 +535,7 @@ function observedPrice(book: BidBook, i: number, r: Resource, prices: PerResourc
   for (let k = 0; k < R; k++) reference += prices[RESOURCES[k] as Resource] * (book.rates[o + k] as number);
   reference *= book.duration[i] as number;
   if (!(reference > 0)) return null;
-  const credits = (book.amount[i] as number) / 1_000_000;
+  const credits = (book.amount[i] as number) / MICROS_PER_CREDIT;
   return (prices[r] * credits) / reference;
 }
 
@@ -503,7 +546,7 @@ export function clear(
   policy: ClearingPolicy = 'total',
 ): ClearingDecision {
   const book = BidBook.from(bids);
-  const { outcome, order, ticks: _ticks, scale: _scale, ...stats } = clearBook(book, market, policy);
+  const { outcome, order, ticks: _ticks, units: _units, ...stats } = clearBook(book, market, policy);
   const winners: string[] = [];
   const losers: { bid_id: string; reason: LossReason }[] = [];
   for (const i of order) {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import type { Clock, IdGenerator } from './ports.ts';
+import { RESOURCES } from './resources.ts';
 
 export const SOURCES = ['system', 'agent', 'judge'] as const;
 export const COMPONENTS = ['economy', 'market', 'scheduler', 'attention', 'agents', 'benchmark'] as const;
@@ -23,7 +24,7 @@ const bundle = z
     attention: z.number().positive().optional(),
   })
   .strict();
-const perResource = z.record(z.enum(['cpu', 'memory', 'tokens', 'attention']), z.number().finite());
+const perResource = z.record(z.enum(RESOURCES), z.number().finite());
 
 export const TRANSFER_PURPOSES = [
   'agent_grant',
@@ -162,7 +163,7 @@ export const EVENT_TYPES = {
         revenue: credits.nonnegative(),
         utilization: perResource,
         /** Null for a resource no winner used. */
-        clearing_prices: z.record(z.enum(['cpu', 'memory', 'tokens', 'attention']), z.number().finite().nullable()),
+        clearing_prices: z.record(z.enum(RESOURCES), z.number().finite().nullable()),
         /** Σ rates asked per resource (winners and losers): what the price update reacts to. */
         requested: perResource.optional(),
         capacity: perResource.optional(),
@@ -177,7 +178,7 @@ export const EVENT_TYPES = {
     when: 'the price updater moves a resource price after a round',
     data: z
       .object({
-        resource: z.enum(['cpu', 'memory', 'tokens', 'attention']),
+        resource: z.enum(RESOURCES),
         round: id.optional(),
         old_price: z.number().finite().nonnegative(),
         new_price: z.number().finite().nonnegative(),

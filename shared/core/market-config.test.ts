@@ -71,6 +71,11 @@ describe('parseEconomyConfig', () => {
     [{ pricing: { blend: 1.5 } }, 'pricing.blend'],
     [{ pricing: { target_utilization: 0 } }, 'pricing.target_utilization'],
     [{ capacity: { attention: 2 } }, 'capacity.attention'],
+    [{ capacity: { cpu: 33.3333 } }, 'capacity.cpu'],
+    [{ capacity: { memory: 1e-300 } }, 'capacity.memory'],
+    [{ capacity: { attention: 0.00005 } }, 'capacity.attention'],
+    [{ llm: { max_spend_usd_per_hour: 1e-7, usd_per_million_tokens: 1 } }, 'llm'],
+    [{ llm: { max_spend_usd_per_hour: 1e9, usd_per_million_tokens: 0.001 } }, 'llm'],
     [{ clearing: { policy: 'fastest' } }, 'clearing.policy'],
     [{ llm: { usd_per_million_tokens: -1 } }, 'llm.usd_per_million_tokens'],
     [{ bids: { max_open_bids_per_agent: 0 } }, 'bids.max_open_bids_per_agent'],
@@ -79,6 +84,15 @@ describe('parseEconomyConfig', () => {
   ])('rejects %j (at %s)', (input, path) => {
     expect(() => parseEconomyConfig(input)).toThrow(EconomyConfigError);
     expect(() => parseEconomyConfig(input)).toThrow(path.split('.').at(-1));
+  });
+
+  it('accepts capacities in whole quanta and any budget buying at least one token per hour', () => {
+    const cfg = parseEconomyConfig({
+      capacity: { cpu: 33.333, memory: 0.001, attention: 0.0001 },
+      llm: { max_spend_usd_per_hour: 0.000001, usd_per_million_tokens: 1 },
+    });
+    expect(cfg.capacity).toEqual({ cpu: 33.333, memory: 0.001, attention: 0.0001 });
+    expect(cfg.llm.max_spend_usd_per_hour).toBe(0.000001);
   });
 
   it('rejects a layer that is not an object', () => {

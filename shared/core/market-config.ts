@@ -14,6 +14,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  MAX_TOKENS_PER_HOUR,
+  QUANTA,
+  QUANTUM_DECIMALS,
+  type QuantizedResource,
+  quantaOf,
+  tokensPerHour,
+} from './quantities.ts';
 
 /** Price settings of one resource, in credits per unit-second (tokens: credits per token). */
 function priceSchema(defaults: { initial_price: number; min_price: number; max_price: number }) {
@@ -34,6 +42,21 @@ function priceSchema(defaults: { initial_price: number; min_price: number; max_p
     .prefault({});
 }
 
+/**
+ * A capacity of a quantized resource: positive, at most its whole, and a whole number of its
+ * quantum, so that what is reported as capacity is exactly what can be allocated.
+ */
+function capacitySchema(whole: number, r: QuantizedResource) {
+  return z
+    .number()
+    .positive()
+    .max(whole)
+    .refine((c) => quantaOf(c, QUANTUM_DECIMALS[r]) !== undefined, {
+      message: `must be a whole multiple of ${QUANTA[r]}, the ${r} quantum`,
+    })
+    .default(whole);
+}
+
 export const CLEARING_POLICIES = ['total', 'density'] as const;
 export type ClearingPolicy = (typeof CLEARING_POLICIES)[number];
 
@@ -51,17 +74,21 @@ export const economyConfigSchema = z
       .prefault({}),
     /**
      * Capacity of the rate resources. cpu and memory are percents of the host's maximum, and
-     * attention a share of one human, so none can exceed its whole (100, 100, 1).
-     * Token capacity is derived from `llm` (see `tokenCapacityPerSecond`).
+     * attention a share of one human, so none can exceed its whole (100, 100, 1); each is a
+     * whole number of its quantum (0.001, 0.001, 0.0001). Token capacity is derived from
+     * `llm` (see `tokenCapacityPerSecond`).
      */
     capacity: z
       .strictObject({
-        cpu: z.number().positive().max(100).default(100),
-        memory: z.number().positive().max(100).default(100),
-        attention: z.number().positive().max(1).default(1),
+        cpu: capacitySchema(100, 'cpu'),
+        memory: capacitySchema(100, 'memory'),
+        attention: capacitySchema(1, 'attention'),
       })
       .prefault({}),
-    /** The operator's LLM budget: it defines 100% of token capacity. */
+    /**
+     * The operator's LLM budget: it defines 100% of token capacity, the whole tokens per hour
+     * it buys (at least 1, at most `MAX_TOKENS_PER_HOUR`).
+     */
     llm: z
       .strictObject({
         /** Maximum LLM spend per hour in USD. */
@@ -69,6 +96,16 @@ export const economyConfigSchema = z
         /** What the LLM provider charges per million tokens, in USD. */
         usd_per_million_tokens: z.number().positive().finite().default(2),
       })
+      .refine(
+        (llm) => {
+          // A non-positive or non-finite value has its own issue above.
+          const { max_spend_usd_per_hour: s, usd_per_million_tokens: p } = llm;
+          if (!(s > 0 && p > 0 && Number.isFinite(s) && Number.isFinite(p))) return true;
+          const h = tokensPerHour(llm);
+          return h >= 1n && h <= BigInt(MAX_TOKENS_PER_HOUR);
+        },
+        { message: `the budget must buy between 1 and ${MAX_TOKENS_PER_HOUR} tokens per hour` },
+      )
       .prefault({}),
     /**
      * Per-resource prices. The defaults give each resource's whole capacity a comparable value

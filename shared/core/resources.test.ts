@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ECONOMY_DEFAULTS, parseEconomyConfig } from './market-config.ts';
+import { type ClearingBid, clear, remainingSupply } from './clearing.ts';
+import { ECONOMY_DEFAULTS, type EconomyConfig, loadEconomyConfig, parseEconomyConfig } from './market-config.ts';
 import type { Micros } from './money.ts';
 import {
   type Bundle,
@@ -46,7 +47,8 @@ describe('validateBundle', () => {
   it('accepts valid bundles', () => {
     expect(validateBundle({ cpu: 10, memory: 5, tokens: 20_000 }, 600, cfg)).toEqual([]);
     expect(validateBundle({ attention: 1 }, 1, cfg)).toEqual([]);
-    expect(validateBundle({ cpu: 100, memory: 100, attention: 0.000001 }, 3600, cfg)).toEqual([]);
+    expect(validateBundle({ cpu: 100, memory: 100, attention: 0.0001 }, 3600, cfg)).toEqual([]);
+    expect(validateBundle({ cpu: 0.001, memory: 99.999, attention: 0.9999 }, 1, cfg)).toEqual([]);
     expect(validateBundle({ tokens: 1 }, 3600, cfg)).toEqual([]);
   });
 
@@ -211,5 +213,216 @@ describe('costs', () => {
     expect(isBelowReserve(floor, bundle, 600, cfg)).toBe(false);
     expect(isBelowReserve((floor - 1) as Micros, bundle, 600, cfg)).toBe(true);
     expect(floor).toBeLessThan(referenceCost(bundle, 600, initialPrices(cfg)));
+  });
+});
+
+describe('validateBundle: quanta', () => {
+  const problems = (bundle: unknown) => validateBundle(bundle, 1, cfg);
+
+  it.each([
+    [{ cpu: 1e-300 }, '/bundle/cpu', '0.001'],
+    [{ cpu: 5e-324 }, '/bundle/cpu', '0.001'],
+    [{ memory: 1e-131 }, '/bundle/memory', '0.001'],
+    [{ cpu: 0.0005 }, '/bundle/cpu', '0.001'],
+    [{ cpu: 12.3456 }, '/bundle/cpu', '0.001'],
+    [{ memory: 99.9999 }, '/bundle/memory', '0.001'],
+    [{ attention: 0.00001 }, '/bundle/attention', '0.0001'],
+    [{ attention: 0.12345 }, '/bundle/attention', '0.0001'],
+  ])('refuses %j, naming the field and the quantum', (bundle, path, quantum) => {
+    expect(problems(bundle)).toEqual([{ path, message: expect.stringContaining(quantum) }]);
+  });
+
+  it.each([
+    [{ cpu: 1e308 }, '/bundle/cpu'],
+    [{ attention: 1e308 }, '/bundle/attention'],
+    [{ tokens: 1e308 }, '/bundle/tokens'],
+    [{ tokens: 1e-300 }, '/bundle/tokens'],
+    [{ cpu: -0 }, '/bundle/cpu'],
+  ])('refuses the absurd %j', (bundle, path) => {
+    expect(problems(bundle).map((e) => e.path)).toEqual([path]);
+  });
+
+  it('decides multiples on the decimal text, whatever the float product says', () => {
+    // In floats 1.001 × 1000 = 1000.9999999999999 and 0.0003 × 10 000 = 2.9999999999999996.
+    expect(problems({ cpu: 1.001, memory: 1.005, attention: 0.0003 })).toEqual([]);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.integer({ min: 1, max: 9 }),
+        (n, extra, digit) => {
+          // n thousandths are whole quanta; one more decimal digit that is not 0 is not.
+          expect(problems({ cpu: n / 1000 })).toEqual([]);
+          const finer = Number(`${Math.floor(n / 1000)}.${String(n % 1000).padStart(3, '0')}${extra}${digit}`);
+          if (finer <= 100) expect(problems({ cpu: finer }).map((e) => e.path)).toEqual(['/bundle/cpu']);
+        },
+      ),
+    );
+  });
+});
+
+/** A market cleared against this economy's full capacity, as the clearing function builds it. */
+function emptyRound(economy: EconomyConfig, bids: ClearingBid[]) {
+  const capacity = capacityOf(economy);
+  return clear(bids, { capacity, supply: remainingSupply(capacity, []), prices: initialPrices(economy) });
+}
+
+let seq = 0;
+function bidFor(bundle: Bundle, durationSeconds: number): ClearingBid {
+  seq++;
+  return {
+    bid_id: `b${String(seq).padStart(6, '0')}`,
+    amount: 1_000_000,
+    placed_at: seq,
+    duration_seconds: durationSeconds,
+    rates: bundleRates(bundle, durationSeconds),
+  };
+}
+
+describe('placement and clearing agree', () => {
+  it('the default economy: exactly the token capacity is accepted and wins; two halves both win', () => {
+    const economy = loadEconomyConfig({ env: {} });
+    // 5 M tokens/h = 12 500 ÷ 9 tokens per second: 9 s hold exactly 12 500 tokens.
+    expect(validateBundle({ tokens: 12_500 }, 9, economy)).toEqual([]);
+    expect(validateBundle({ tokens: 12_501 }, 9, economy).map((e) => e.path)).toEqual(['/bundle/tokens']);
+    const whole = bidFor({ tokens: 12_500 }, 9);
+    expect(emptyRound(economy, [whole]).winners).toEqual([whole.bid_id]);
+    const halves = [1, 2, 3].map(() => bidFor({ tokens: 6250 }, 9));
+    const d = emptyRound(economy, halves);
+    expect(d.winners).toEqual([halves[0]?.bid_id, halves[1]?.bid_id]);
+    expect(d.losers).toEqual([{ bid_id: halves[2]?.bid_id, reason: 'outbid' }]);
+    expect(d.utilization.tokens).toBe(1);
+  });
+
+  it('an idle market reports utilization exactly 0', () => {
+    const d = emptyRound(cfg, []);
+    expect(d.utilization).toEqual({ cpu: 0, memory: 0, tokens: 0, attention: 0 });
+  });
+
+  it('a half held by an active allocation leaves exactly the other half', () => {
+    const capacity = capacityOf(cfg);
+    const held = bundleRates({ tokens: 6250 }, 9);
+    const next = bidFor({ tokens: 6250 }, 9);
+    for (const supply of [
+      remainingSupply(capacity, [held]),
+      remainingSupply(capacity, [{ rates: held, duration_seconds: 9 }]),
+    ]) {
+      const d = clear([next, bidFor({ tokens: 1 }, 9)], { capacity, supply, prices: initialPrices(cfg) });
+      expect(d.winners).toEqual([next.bid_id]);
+      expect(d.utilization.tokens).toBe(1);
+    }
+  });
+
+  /** Economies whose capacities are decimals in their quanta and whose token capacity is any budget. */
+  const economyArb = fc
+    .record({
+      spend: fc.integer({ min: 1, max: 10_000_000 }),
+      spendDecimals: fc.integer({ min: 0, max: 6 }),
+      price: fc.integer({ min: 1, max: 100_000 }),
+      priceDecimals: fc.integer({ min: 0, max: 4 }),
+      cpu: fc.integer({ min: 1, max: 100_000 }),
+      memory: fc.integer({ min: 1, max: 100_000 }),
+      attention: fc.integer({ min: 1, max: 10_000 }),
+    })
+    .map((e) => ({
+      llm: {
+        max_spend_usd_per_hour: e.spend / 10 ** e.spendDecimals,
+        usd_per_million_tokens: e.price / 10 ** e.priceDecimals,
+      },
+      capacity: { cpu: e.cpu / 1000, memory: e.memory / 1000, attention: e.attention / 10_000 },
+      duration_seconds: { min: 1, max: 86_400 },
+    }))
+    .filter((layer) => {
+      try {
+        parseEconomyConfig(layer);
+        return true;
+      } catch {
+        return false;
+      }
+    })
+    .map((layer) => parseEconomyConfig(layer));
+
+  /** The whole tokens a budget buys in d seconds, by integer arithmetic on the decimals as written. */
+  function tokenBudget(economy: EconomyConfig, d: number): number {
+    const [s, sScale] = decimal(economy.llm.max_spend_usd_per_hour);
+    const [p, pScale] = decimal(economy.llm.usd_per_million_tokens);
+    // ⌊⌊s ÷ p × 1e6⌋ tokens per hour × d ÷ 3600⌋
+    const perHour = (s * 10n ** BigInt(pScale + 6)) / (p * 10n ** BigInt(sScale));
+    return Number((perHour * BigInt(d)) / 3600n);
+  }
+  function decimal(x: number): [bigint, number] {
+    const [whole, frac = ''] = x.toFixed(10).replace(/0+$/, '').split('.');
+    return [BigInt(`${whole}${frac}`), frac.length];
+  }
+
+  it('a bundle accepted at placement, alone in an empty round, wins', () => {
+    const pick = (cap: number, quantum: number) =>
+      fc.oneof(
+        fc.constant(cap),
+        fc.integer({ min: 1, max: Math.round(cap / quantum) }).map((n) => Number((n * quantum).toFixed(4))),
+      );
+    fc.assert(
+      fc.property(
+        economyArb.chain((economy) =>
+          fc.record({
+            economy: fc.constant(economy),
+            d: fc.integer({ min: 1, max: 86_400 }),
+            cpu: fc.option(pick(economy.capacity.cpu, 0.001), { nil: undefined }),
+            memory: fc.option(pick(economy.capacity.memory, 0.001), { nil: undefined }),
+            attention: fc.option(pick(economy.capacity.attention, 0.0001), { nil: undefined }),
+            tokenShift: fc.option(fc.integer({ min: -2, max: 1 }), { nil: undefined }),
+          }),
+        ),
+        ({ economy, d, cpu, memory, attention, tokenShift }) => {
+          const budget = tokenBudget(economy, d);
+          const bundle: Bundle = { cpu, memory, attention };
+          if (tokenShift !== undefined) bundle.tokens = budget + tokenShift;
+          const errors = validateBundle(bundle, d, economy);
+          const tokensAsked = bundle.tokens !== undefined && bundle.tokens >= 1;
+          // The budget itself is accepted, one token more is not.
+          if (tokensAsked && tokenShift === 0) expect(errors).toEqual([]);
+          if (tokensAsked && tokenShift === 1) expect(errors.map((e) => e.path)).toEqual(['/bundle/tokens']);
+          if (errors.length > 0 || Object.values(bundle).every((q) => q === undefined)) return;
+          const b = bidFor(bundle, d);
+          expect(emptyRound(economy, [b]).winners).toEqual([b.bid_id]);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('k bundles of a k-th of the capacity all win, and one more loses', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10_000_000 }),
+        fc.constantFrom(1, 2, 3, 4, 5, 8),
+        fc.integer({ min: 1, max: 28 }),
+        fc.integer({ min: 1, max: 40 }),
+        (perHour, price, k, m) => {
+          // Capacity of `perHour` tokens per hour; for k tokens bids of n over d seconds to
+          // share it exactly, n = perHour × d ÷ 3600k must be whole: d = 3600k ÷ gcd.
+          const economy = parseEconomyConfig({
+            llm: { max_spend_usd_per_hour: (perHour * price) / 1e6, usd_per_million_tokens: price },
+            capacity: { cpu: (k * m) / 1000 },
+            duration_seconds: { min: 1, max: 86_400 },
+          });
+          let g = perHour;
+          let b = 3600 * k;
+          while (b) [g, b] = [b, g % b];
+          const d = (3600 * k) / g;
+          fc.pre(d <= 86_400);
+          const n = (perHour * d) / (3600 * k);
+          expect(validateBundle({ tokens: n }, d, economy)).toEqual([]);
+          const tokenBids = Array.from({ length: k + 1 }, () => bidFor({ tokens: n }, d));
+          const cpuBids = Array.from({ length: k + 1 }, () => bidFor({ cpu: m / 1000 }, 60));
+          for (const bids of [tokenBids, cpuBids]) {
+            const decision = emptyRound(economy, bids);
+            expect(decision.winners).toEqual(bids.slice(0, k).map((x) => x.bid_id));
+            expect(decision.losers).toEqual([{ bid_id: bids[k]?.bid_id, reason: 'outbid' }]);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

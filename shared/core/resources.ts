@@ -6,12 +6,32 @@
  * maximum, attention a share of the human's focus; tokens are asked as a total for the
  * allocation, so their rate is `tokens ÷ duration` (tokens per second).
  *
+ * Quantities are whole numbers of each resource's quantum (`QUANTA`), decided on their decimal
+ * text, and placement counts capacity and needs in the clearing kernel's exact ticks
+ * (`quantities.ts`): a bundle accepted here fits an empty round.
+ *
  * Costs are integer micro-credits computed exactly from the decimal values written by the
  * caller (see `exactCost`), never with float arithmetic on money.
  */
 import type { FieldError } from './errors.ts';
 import type { EconomyConfig } from './market-config.ts';
 import { MICROS_PER_CREDIT, type Micros, MoneyError } from './money.ts';
+import {
+  type Decimal,
+  decimalOf,
+  MAX_TOKENS_PER_HOUR,
+  maxTokens,
+  QUANTA,
+  QUANTUM_DECIMALS,
+  quantaOf,
+  quantaUp,
+  type TickUnit,
+  tokensPerHour,
+  tokenTicksUp,
+  unitsOf,
+} from './quantities.ts';
+
+export { QUANTA } from './quantities.ts';
 
 export const RESOURCES = ['cpu', 'memory', 'tokens', 'attention'] as const;
 export type Resource = (typeof RESOURCES)[number];
@@ -42,9 +62,17 @@ export function perResource<T>(f: (r: Resource) => T): PerResource<T> {
   return { cpu: f('cpu'), memory: f('memory'), tokens: f('tokens'), attention: f('attention') };
 }
 
-/** Tokens per second that the operator's LLM budget buys: 100% of token capacity. */
+/**
+ * Tokens per second that the operator's LLM budget buys: 100% of token capacity. It is H ÷ 3600
+ * for H = `tokensPerHour(llm)`, the whole tokens per hour the budget pays for; the kernel reads
+ * this double back as exactly H ÷ 3600 (see quantities.ts).
+ */
 export function tokenCapacityPerSecond(llm: EconomyConfig['llm']): number {
-  return ((llm.max_spend_usd_per_hour / llm.usd_per_million_tokens) * 1e6) / 3600;
+  const h = tokensPerHour(llm);
+  if (h < 1n || h > BigInt(MAX_TOKENS_PER_HOUR)) {
+    throw new RangeError(`the LLM budget must buy between 1 and ${MAX_TOKENS_PER_HOUR} tokens per hour`);
+  }
+  return Number(h) / 3600;
 }
 
 /** Capacity per resource, in rate units (tokens: tokens per second). */
@@ -76,8 +104,9 @@ function isFiniteNumber(v: unknown): v is number {
 /**
  * Validates a bundle and its duration against the configuration, returning every problem as
  * a field error (empty when valid). Rules: cpu and memory 0 < q ≤ 100, attention 0 < q ≤ 1,
- * tokens an integer ≥ 1; at least one resource; no unknown key; duration an integer within
- * the configured bounds; and no resource's rate above its capacity, since such a bundle could
+ * each a whole number of its quantum (0.001, 0.001, 0.0001), tokens an integer ≥ 1; at least
+ * one resource; no unknown key; duration an integer within the configured bounds; and no
+ * resource's need above its capacity, counted in the kernel's ticks, since such a bundle could
  * never win (for tokens this is what bounds the total: tokens ÷ duration ≤ token capacity).
  */
 export function validateBundle(
@@ -104,9 +133,9 @@ export function validateBundle(
     return errors;
   }
   const capacity = capacityOf(config);
-  const entries = Object.entries(bundle);
+  const units = unitsOf(capacity);
   let present = 0;
-  for (const [key, value] of entries) {
+  for (const [key, value] of Object.entries(bundle)) {
     const path = `${paths.bundle}/${key}`;
     if (!(RESOURCES as readonly string[]).includes(key)) {
       errors.push({ path, message: `unknown resource; expected one of ${RESOURCES.join(', ')}` });
@@ -115,22 +144,45 @@ export function validateBundle(
     if (value === undefined) continue;
     present++;
     const r = key as Resource;
-    if (r === 'tokens') {
-      if (!isFiniteNumber(value) || !Number.isSafeInteger(value) || value < 1) {
-        errors.push({ path, message: 'must be an integer number of tokens, at least 1' });
-      } else if (durationOk && value / (durationSeconds as number) > capacity.tokens) {
-        const most = Math.floor(capacity.tokens * (durationSeconds as number));
-        errors.push({ path, message: `exceeds token capacity: at most ${most} tokens for this duration` });
-      }
-      continue;
-    }
-    const limit = Math.min(QUANTITY_LIMITS[r], capacity[r]);
-    if (!isFiniteNumber(value) || value <= 0 || value > limit) {
-      errors.push({ path, message: `must be a number greater than 0 and at most ${limit}` });
-    }
+    const message =
+      r === 'tokens'
+        ? tokensProblem(value, durationOk ? (durationSeconds as number) : undefined, units.tokens)
+        : quantityProblem(r, value, capacity[r], units[r]);
+    if (message) errors.push({ path, message });
   }
   if (present === 0) errors.push({ path: paths.bundle, message: 'must ask for at least one resource' });
   return errors;
+}
+
+/** What is wrong with a token total, if anything (its duration when that is valid). */
+function tokensProblem(value: unknown, duration: number | undefined, unit: TickUnit): string | undefined {
+  if (!isFiniteNumber(value) || !Number.isSafeInteger(value) || value < 1) {
+    return 'must be a whole number of tokens (the token quantum is 1), at least 1';
+  }
+  if (duration !== undefined && tokenTicksUp(value / duration, duration, unit) > unit.capacity) {
+    return `exceeds token capacity: at most ${maxTokens(duration, unit)} tokens for this duration`;
+  }
+  return undefined;
+}
+
+/** What is wrong with a cpu, memory or attention quantity, if anything. */
+function quantityProblem(
+  r: Exclude<Resource, 'tokens'>,
+  value: unknown,
+  capacity: number,
+  unit: TickUnit,
+): string | undefined {
+  const limit = Math.min(QUANTITY_LIMITS[r], capacity);
+  if (!isFiniteNumber(value) || value <= 0 || value > limit) {
+    return `must be a number greater than 0 and at most ${limit}`;
+  }
+  // Decided on the decimal text, never by float division: 0.3 is 300 quanta, 5e-324 none.
+  if (quantaOf(value, QUANTUM_DECIMALS[r]) === undefined) {
+    return `must be a whole multiple of ${QUANTA[r]}, the ${r} quantum`;
+  }
+  // Counted as the kernel counts it, so a quantity accepted here fits the full capacity.
+  if (quantaUp(value, unit) > unit.capacity) return `must be a number greater than 0 and at most ${limit}`;
+  return undefined;
 }
 
 /** The rate a bundle holds per resource (0 when absent; tokens: tokens ÷ duration). */
@@ -163,24 +215,11 @@ export function normalizedFootprint(rates: Partial<PerResource>, capacity: PerRe
   return f;
 }
 
-/** A finite non-negative double as an exact decimal: `digits × 10^-scale`. */
-interface Decimal {
-  digits: bigint;
-  scale: number;
-}
-
-/**
- * The decimal a double stands for. `String(x)` is the shortest text that reads back as `x`,
- * which is the literal a client or an operator wrote (0.1 is 0.1, not 0.1000000000000000055…),
- * so costs come out as a human would compute them by hand.
- */
-function decimalOf(x: number): Decimal {
-  const match = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(String(x));
-  if (!match) throw new MoneyError(`not a finite non-negative number: ${x}`);
-  const [, whole = '0', frac = '', exp = '0'] = match;
-  const scale = frac.length - Number(exp);
-  const digits = BigInt(whole + frac);
-  return scale >= 0 ? { digits, scale } : { digits: digits * 10n ** BigInt(-scale), scale: 0 };
+/** The decimal a price or quantity stands for (see `decimalOf`); money errors otherwise. */
+function decimalFor(x: number): Decimal {
+  const d = decimalOf(x);
+  if (!d) throw new MoneyError(`not a finite non-negative number: ${x}`);
+  return d;
 }
 
 /**
@@ -205,8 +244,8 @@ function exactCost(bundle: Bundle, durationSeconds: number, prices: PerResource)
     if (!Number.isFinite(price) || price < 0 || !Number.isFinite(q) || q < 0) {
       throw new MoneyError(`cannot price ${r}: quantity ${q} at ${price}`);
     }
-    const p = decimalOf(price);
-    const qd = decimalOf(q);
+    const p = decimalFor(price);
+    const qd = decimalFor(q);
     const term = p.digits * qd.digits * (r === 'tokens' ? 1n : d);
     const termScale = p.scale + qd.scale;
     // Bring the running sum and the term to a common decimal scale.

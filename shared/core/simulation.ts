@@ -31,11 +31,12 @@
  * No agent ever offers more than its value or less than the floor cost (that bid would be
  * rejected as `below_reserve`). Budgets are not modelled: values bound the bids.
  */
-import { BidBook, type ClearingPolicy, clearBook, OUTCOME, tickScale, ticksDown } from './clearing.ts';
+import { BidBook, type ClearingPolicy, clearBook, OUTCOME } from './clearing.ts';
 import { ECONOMY_DEFAULTS, type EconomyConfig } from './market-config.ts';
-import type { Micros } from './money.ts';
+import { MICROS_PER_CREDIT, type Micros } from './money.ts';
 import { seededRandom } from './ports.ts';
 import { type PriceUpdate, pricesAfter, updatePrices } from './pricing.ts';
+import { rateOfTicks, unitsOf } from './quantities.ts';
 import { capacityOf, initialPrices, type PerResource, perResource, RESOURCES, type Resource } from './resources.ts';
 
 export const STRATEGIES = ['zero_intelligence', 'conservative', 'aggressive', 'adaptive'] as const;
@@ -169,8 +170,8 @@ export function simulate(options: SimulationOptions): SimulationResult {
   }
 
   // Active allocations, in ticks, released from a ring indexed by the round they expire in.
-  const scale = RESOURCES.map((r) => tickScale(capacity[r]));
-  const capTicks = RESOURCES.map((r, k) => ticksDown(capacity[r], scale[k] as number));
+  const units = unitsOf(capacity);
+  const capTicks = RESOURCES.map((r) => units[r].capacity);
   const active = [0, 0, 0, 0];
   // Sized for the longest allocation the economy allows, whatever the options ask for.
   const ringSize = Math.ceil(economy.duration_seconds.max / economy.round_seconds) + 1;
@@ -247,9 +248,9 @@ export function simulate(options: SimulationOptions): SimulationResult {
       if (offer < 0) continue;
       // Whole micro-credits: never above the value, never below the floor cost (the margin
       // covers the float rounding of this estimate of the floor).
-      const minimum = Math.ceil(floor * (1 + 1e-9) * 1_000_000);
-      const amount = Math.max(minimum, Math.floor(offer * 1_000_000));
-      if (amount > worth * 1_000_000) continue;
+      const minimum = Math.ceil(floor * (1 + 1e-9) * MICROS_PER_CREDIT);
+      const amount = Math.max(minimum, Math.floor(offer * MICROS_PER_CREDIT));
+      if (amount > worth * MICROS_PER_CREDIT) continue;
       const idx = book.add(
         `${t}:${i}`,
         amount,
@@ -270,7 +271,7 @@ export function simulate(options: SimulationOptions): SimulationResult {
 
     const supply = perResource((r) => {
       const k = RESOURCES.indexOf(r);
-      return Math.max(0, (capTicks[k] as number) - (active[k] as number)) / (scale[k] as number);
+      return rateOfTicks(Math.max(0, (capTicks[k] as number) - (active[k] as number)), units[r]);
     });
     const decision = clearBook(book, { capacity, supply, prices }, policy);
 

@@ -4,7 +4,7 @@
  */
 import { DomainError } from '../core/errors.ts';
 import type { EconomyConfig } from '../core/market-config.ts';
-import { type Bundle, validateBundle } from '../core/resources.ts';
+import { type Bundle, RESOURCES, validateBundle } from '../core/resources.ts';
 
 export function checkedBundle(
   bundle: Record<string, number | undefined>,
@@ -16,7 +16,7 @@ export function checkedBundle(
     throw new DomainError('invalid_bundle', 400, 'The bundle or its duration is not valid.', {}, errors);
   }
   const clean: Bundle = {};
-  for (const r of ['cpu', 'memory', 'tokens', 'attention'] as const) {
+  for (const r of RESOURCES) {
     const q = bundle[r];
     if (q !== undefined) clean[r] = q;
   }
