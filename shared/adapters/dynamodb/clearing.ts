@@ -17,7 +17,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { BidRecord, RoundBid } from '../../core/bids.ts';
-import { type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
+import { type ActiveHold, type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
 import type { EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
@@ -242,8 +242,8 @@ export class Clearing {
   }
 
   /** Rates of allocations active at `at`, excluding the round's own (a resumed clearing). */
-  private async activeRates(at: number, round: string): Promise<Partial<PerResource>[]> {
-    const out: Partial<PerResource>[] = [];
+  private async activeRates(at: number, round: string): Promise<ActiveHold[]> {
+    const out: ActiveHold[] = [];
     let start: Record<string, unknown> | undefined;
     do {
       const page = await this.deps.table.doc.send(
@@ -256,7 +256,11 @@ export class Clearing {
         }),
       );
       for (const item of page.Items ?? []) {
-        if (item.round !== round && Number(item.starts_at_ms) <= at) out.push(item.rates as Partial<PerResource>);
+        if (item.round !== round && Number(item.starts_at_ms) <= at) {
+          // With its duration, an allocation's token need is counted exactly as it was at placement.
+          const duration_seconds = (Number(item.ends_at_ms) - Number(item.starts_at_ms)) / 1000;
+          out.push({ rates: item.rates as Partial<PerResource>, duration_seconds });
+        }
       }
       start = page.LastEvaluatedKey;
     } while (start);

@@ -1,0 +1,73 @@
+/**
+ * Capacity is exact end to end, against DynamoDB Local: what placement accepts, clearing
+ * allocates, and allocations still running are subtracted in the same exact units — with the
+ * default economy, whose token capacity per second (12 500 tokens per 9 s) is not a finite decimal.
+ */
+import { describe, expect, it } from 'vitest';
+import { createServices, type Services } from '#shared/adapters/services';
+import { loadConfig } from '#shared/config';
+import { parseEconomyConfig } from '#shared/core/market-config';
+import { micros } from '#shared/core/money';
+import { derivedId, seededRandom, ulidGenerator } from '#shared/core/ports';
+import { type Bundle, bundleRates, validateBundle } from '#shared/core/resources';
+import { roundAt } from '#shared/core/rounds';
+import { useApi } from '../harness/api.ts';
+
+const api = useApi('capacity');
+const ECONOMY = parseEconomyConfig({ round_seconds: 60 });
+const ROUND_MS = ECONOMY.round_seconds * 1000;
+
+function services(offsetMs: number): Services {
+  const clock = { now: () => Date.now() + offsetMs };
+  return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
+    table: { doc: api.table.client, tableName: api.table.tableName },
+    economy: ECONOMY,
+    runtime: { clock, ids: ulidGenerator(clock, seededRandom(offsetMs % 1000)), random: seededRandom(3) },
+  });
+}
+
+let n = 0;
+async function place(s: Services, agentId: string, bundle: Bundle, duration: number) {
+  expect(validateBundle(bundle, duration, ECONOMY)).toEqual([]);
+  const input = {
+    bid_id: derivedId('b', 'capacity', String(++n)),
+    agent_id: agentId,
+    bundle,
+    duration_seconds: duration,
+    amount: micros(5_000_000),
+    rates: bundleRates(bundle, duration),
+  };
+  return (await s.bids.place(input, {})).bid;
+}
+
+const windowOf = (round: string) => roundAt(Number(round.slice(2)) * 1000, ECONOMY.round_seconds);
+
+describe('token capacity', () => {
+  it('exactly the capacity, alone, wins; two halves both win; a third half loses while they run', async () => {
+    const agents = await Promise.all(['whole', 'half-a', 'half-b', 'half-c'].map((name) => api.agent(name, 100)));
+    const id = (i: number) => agents[i]?.id ?? '';
+    const now = services(0);
+    const later = services(ROUND_MS);
+
+    // 12 500 tokens for 9 s is exactly the default capacity: accepted, and alone it wins.
+    const whole = await place(now, id(0), { tokens: 12_500 }, 9);
+    await later.clearing.clearRound(windowOf(whole.round));
+    expect((await now.bids.get(whole.bid_id))?.status).toBe('won');
+
+    // Two halves of the capacity for 90 s each, in one round: both win.
+    const base = 10 * ROUND_MS;
+    const [a, b] = [
+      await place(services(base), id(1), { tokens: 62_500 }, 90),
+      await place(services(base), id(2), { tokens: 62_500 }, 90),
+    ];
+    await services(base + ROUND_MS).clearing.clearRound(windowOf(a.round));
+    expect([(await now.bids.get(a.bid_id))?.status, (await now.bids.get(b.bid_id))?.status]).toEqual(['won', 'won']);
+
+    // The next round, while both still hold their tokens: a third half finds no supply left.
+    const c = await place(services(base + ROUND_MS + 1), id(3), { tokens: 62_500 }, 90);
+    expect(c.round).not.toBe(a.round);
+    await services(base + 2 * ROUND_MS).clearing.clearRound(windowOf(c.round));
+    expect(await now.bids.get(c.bid_id)).toMatchObject({ status: 'lost', reason: 'insufficient_supply' });
+    await api.expectAuditClean();
+  });
+});
