@@ -71,3 +71,23 @@ describe('token capacity', () => {
     await api.expectAuditClean();
   });
 });
+
+describe('quantities below a resource quantum', () => {
+  it('are a 400 naming the field on every route that takes a bundle, and write nothing', async () => {
+    const a = await api.agent('tiny', 10);
+    const before = await api.snapshot(['account', 'entry', 'transfer', 'bid', 'outbox']);
+    const bundles = [{ cpu: 1e-300 }, { memory: 1e-131 }, { cpu: 5e-324 }, { attention: 0.00001 }, { cpu: 1.0005 }];
+    for (const bundle of bundles) {
+      const field = Object.keys(bundle)[0];
+      for (const [path, body] of [
+        ['/v1/bids', { bundle, duration_seconds: 1, amount: 0.000001 }],
+        ['/v1/market/quote', { bundle, duration_seconds: 1 }],
+      ] as const) {
+        const res = await api.call('POST', path, { key: a.key, idempotencyKey: `tiny-${++n}`, body });
+        expect(res.status, `${path} ${JSON.stringify(bundle)}: ${res.text}`).toBe(400);
+        expect(JSON.stringify(res.body.errors)).toContain(`/bundle/${field}`);
+      }
+    }
+    expect(await api.snapshot(['account', 'entry', 'transfer', 'bid', 'outbox'])).toBe(before);
+  });
+});
