@@ -2,15 +2,13 @@
  * The local HTTP server through real HTTP: the API Gateway v2 events the handlers get, the
  * authorizer flow, the server's own problem responses and the mapping of handler results.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { connect } from 'node:net';
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CallerContext, HttpEvent, HttpHandler } from '#shared/http/contract';
-import { HTTP_FUNCTIONS, type RouteSpec } from '#shared/http/routes';
+import { MAX_BODY_BYTES } from '#shared/http/limits';
+import { problemType } from '#shared/http/problem';
 import {
   type Authorizer,
   type AuthorizerResult,
@@ -19,11 +17,10 @@ import {
   type HandlerMap,
   type HttpServerOptions,
   listen,
-  loadHandlers,
-  MAX_BODY_BYTES,
+  type RouteBinding,
 } from './http-server.ts';
 
-const ROUTES: RouteSpec[] = [
+const ROUTES: RouteBinding[] = [
   { method: 'GET', path: '/v1/health', fn: 'health', access: 'public' },
   { method: 'POST', path: '/v1/agents', fn: 'agents', access: 'operator' },
   { method: 'GET', path: '/v1/agents/{id}', fn: 'agents', access: 'authenticated' },
@@ -63,7 +60,9 @@ describe('local HTTP server', () => {
   const authorizerEvents: APIGatewayRequestAuthorizerEventV2[] = [];
   const authorizer = vi.fn<Authorizer>(async (event): Promise<AuthorizerResult> => {
     authorizerEvents.push(event);
-    return event.identitySource[0] === GOOD_KEY ? { isAuthorized: true, context: CALLER } : { isAuthorized: false };
+    return event.identitySource[0] === GOOD_KEY
+      ? { isAuthorized: true, context: CALLER }
+      : { isAuthorized: false, context: { role: 'anonymous' } };
   });
   const logLines: string[] = [];
   const errors: string[] = [];
@@ -208,7 +207,7 @@ describe('local HTTP server', () => {
       const res = await fetch(`${base}/v1/agents/agt_1`);
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(await res.json()).toMatchObject({ type: 'about:blank', status: 401, code: 'unauthorized' });
+      expect(await res.json()).toMatchObject({ type: problemType('unauthorized'), status: 401, code: 'unauthorized' });
       expect(authorizer).not.toHaveBeenCalled();
       expect(calls.handler).not.toHaveBeenCalled();
     });
@@ -262,7 +261,7 @@ describe('local HTTP server', () => {
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       const problem = (await res.json()) as Record<string, unknown>;
-      expect(problem).toMatchObject({ type: 'about:blank', title: 'Not Found', status: 404, code: 'not_found' });
+      expect(problem).toMatchObject({ type: problemType('not_found'), title: 'Not found', status: 404, code: 'not_found' });
       expect(problem.detail).toEqual(expect.any(String));
       expect(problem.trace_id).toMatch(/^[0-9a-f]{32}$/);
     });
@@ -388,7 +387,7 @@ describe('local HTTP server', () => {
       expect(res.status).toBe(500);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       const body = await res.text();
-      expect(JSON.parse(body)).toMatchObject({ status: 500, code: 'internal_error', title: 'Internal Server Error' });
+      expect(JSON.parse(body)).toMatchObject({ status: 500, code: 'internal_error', title: 'Internal error' });
       expect(body).not.toContain('hunter2');
       expect(errors.at(-1)).toContain('health');
     });
@@ -408,33 +407,5 @@ describe('local HTTP server without some modules', () => {
     } finally {
       await closeHttpServer(server);
     }
-  });
-});
-
-describe('loadHandlers', () => {
-  let root: string;
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'syntropism-handlers-'));
-    await mkdir(join(root, 'functions', 'http'), { recursive: true });
-    await writeFile(
-      join(root, 'functions', 'http', 'health.ts'),
-      'export const handler = async (): Promise<string> => "{}";\n',
-    );
-    await writeFile(join(root, 'functions', 'authorizer.ts'), 'export const notAHandler = 1;\n');
-  });
-  afterAll(() => rm(root, { recursive: true, force: true }));
-
-  it('imports the handlers that exist, lists the missing ones and refuses modules without a handler', async () => {
-    await expect(loadHandlers(pathToFileURL(`${root}/`))).rejects.toThrow(
-      'functions/authorizer.ts does not export a function named handler',
-    );
-    await rm(join(root, 'functions', 'authorizer.ts'));
-    const loaded = await loadHandlers(pathToFileURL(`${root}/`));
-    expect(Object.keys(loaded.handlers)).toEqual(['health']);
-    expect(loaded.authorizer).toBeUndefined();
-    expect(loaded.missing).toEqual([
-      ...HTTP_FUNCTIONS.filter((fn) => fn !== 'health').map((fn) => `functions/http/${fn}.ts`),
-      'functions/authorizer.ts',
-    ]);
   });
 });

@@ -1,19 +1,27 @@
 /**
  * Bids API: place (escrow hold in the same transaction), read, list, cancel.
  */
+import type { Bids } from '#shared/adapters/dynamodb/bids';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { services } from '#shared/adapters/services';
 import { DomainError, notFound, validationFailed } from '#shared/core/errors';
+import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import { bundleRates, floorCost } from '#shared/core/resources';
 import { roundStartMs } from '#shared/core/rounds';
 import { presentBid } from '#shared/http/bid-presenter';
-import { defineRoute, httpFunction } from '#shared/http/http-function';
+import type { HttpHandler } from '#shared/http/contract';
+import { withHttp } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
 import { checkedBundle } from '#shared/http/market-input';
-import { bidId, listBidsQuery, placeBidBody } from '#shared/http/schemas';
+import { bidId } from '#shared/http/schemas';
 
-const s = services();
+export interface BidsDeps {
+  bids: Bids;
+  economy: EconomyConfig;
+  http: HttpDeps;
+}
 
 /** Placement refusals that are recorded as `bid_rejected` before the problem is returned. */
 const RECORDED = new Set(['insufficient_balance', 'round_closed', 'too_many_open_bids']);
@@ -24,17 +32,14 @@ function ownBidId(params: Record<string, string>): string {
   return id;
 }
 
-export const handler = httpFunction(
-  'bids',
-  {
-    'POST /v1/bids': defineRoute({
-      body: placeBidBody,
-      idempotency: 'required',
-      handle: async ({ caller, body, events, event }) => {
-        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
-        const bundle = checkedBundle(body.bundle, body.duration_seconds, s.economy);
-        const id = derivedId('b', caller.agent_id, event.headers['idempotency-key'] ?? '');
-        const floor = floorCost(bundle, body.duration_seconds, s.economy);
+export function makeHandler({ bids, economy, http }: BidsDeps): HttpHandler {
+  return httpFunction(
+    'bids',
+    {
+      'POST /v1/bids': async ({ caller, body, events, idempotencyKey }) => {
+        const bundle = checkedBundle(body.bundle, body.duration_seconds, economy);
+        const id = derivedId('b', caller.agent_id, idempotencyKey);
+        const floor = floorCost(bundle, body.duration_seconds, economy);
         // What was asked, kept with status `rejected` when the placement is refused.
         const attempt = {
           ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
@@ -44,7 +49,7 @@ export const handler = httpFunction(
           rates: bundleRates(bundle, body.duration_seconds),
         };
         if (body.amount < floor) {
-          await s.bids.recordRejection(
+          await bids.recordRejection(
             caller.agent_id,
             { reason: 'below_reserve', required: floor, bid_id: id },
             events,
@@ -58,19 +63,19 @@ export const handler = httpFunction(
           );
         }
         try {
-          const placed = await s.bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
+          const placed = await bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
           return {
             status: 201,
             body: {
               ...presentBid(placed.bid),
               balance: formatCredits(placed.balance),
-              round_closes_at: new Date(roundStartMs(placed.bid.round) + s.economy.round_seconds * 1000).toISOString(),
+              round_closes_at: new Date(roundStartMs(placed.bid.round) + economy.round_seconds * 1000).toISOString(),
             },
           };
         } catch (err) {
           if (err instanceof DomainError && RECORDED.has(err.code)) {
             const ext = err.extensions as { required?: number; available?: number; round?: string };
-            await s.bids.recordRejection(
+            await bids.recordRejection(
               caller.agent_id,
               {
                 reason: err.code as 'insufficient_balance' | 'round_closed' | 'too_many_open_bids',
@@ -85,10 +90,7 @@ export const handler = httpFunction(
           throw err;
         }
       },
-    }),
-    'GET /v1/bids': defineRoute({
-      query: listBidsQuery,
-      handle: async ({ caller, query }) => {
+      'GET /v1/bids': async ({ caller, query }) => {
         let agentId: string;
         if (caller.role === 'agent') {
           if (query.agent_id && query.agent_id !== caller.agent_id) {
@@ -100,7 +102,7 @@ export const handler = httpFunction(
             throw validationFailed([{ path: '/query/agent_id', message: 'required for the operator' }]);
           agentId = query.agent_id;
         }
-        const page = await s.bids.listForAgent(agentId, {
+        const page = await bids.listForAgent(agentId, {
           limit: query.limit,
           caller: callerOf(caller),
           ...(query.cursor && { cursor: query.cursor }),
@@ -109,24 +111,20 @@ export const handler = httpFunction(
         });
         return { status: 200, body: { bids: page.bids.map(presentBid), next_cursor: page.next_cursor } };
       },
-    }),
-    'GET /v1/bids/{id}': defineRoute({
-      handle: async ({ caller, params }) => {
+      'GET /v1/bids/{id}': async ({ caller, params }) => {
         const id = ownBidId(params);
-        const bid = await s.bids.get(id);
+        const bid = await bids.get(id);
         // Another agent's bid is indistinguishable from a missing one: existence must not leak.
         if (!bid || (caller.role === 'agent' && bid.agent_id !== caller.agent_id)) throw notFound(`Bid ${id}`);
         return { status: 200, body: presentBid(bid) };
       },
-    }),
-    'DELETE /v1/bids/{id}': defineRoute({
-      idempotency: 'optional',
-      handle: async ({ caller, params, events }) => {
-        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
-        const bid = await s.bids.cancel(ownBidId(params), caller.agent_id, events);
+      'DELETE /v1/bids/{id}': async ({ caller, params, events }) => {
+        const bid = await bids.cancel(ownBidId(params), caller.agent_id, events);
         return { status: 200, body: presentBid(bid) };
       },
-    }),
-  },
-  s,
-);
+    },
+    http,
+  );
+}
+
+export const handler = lazyHandler(() => makeHandler(withHttp(services())));
