@@ -33,6 +33,31 @@ const ROUTES: RouteBinding[] = [
 const CALLER: CallerContext = { role: 'agent', agent_id: 'agt_1' };
 const GOOD_KEY = 'Bearer good-key';
 
+/** Sends raw bytes (what fetch would refuse to send) and reads the whole answer. */
+function rawRequest(text: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(text));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const answer = Buffer.concat(chunks).toString('utf8');
+      const [head = '', ...rest] = answer.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(
+        lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
+      const length = Number(headers['content-length'] ?? 0);
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n').slice(0, length) });
+    });
+    // A server that keeps the connection open has answered once the body arrived.
+    setTimeout(() => socket.end(), 1_000).unref();
+  });
+}
+
+let base = '';
+
 /** Handlers that record the events they get and answer what the test sets. */
 function recorder() {
   const events: HttpEvent[] = [];
@@ -72,7 +97,6 @@ describe('local HTTP server', () => {
     return true;
   });
   let server: Server;
-  let base: string;
 
   beforeAll(async () => {
     const handlers: HandlerMap = { health: calls.handler, agents: calls.handler, transfers: calls.handler };
@@ -261,7 +285,12 @@ describe('local HTTP server', () => {
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       const problem = (await res.json()) as Record<string, unknown>;
-      expect(problem).toMatchObject({ type: problemType('not_found'), title: 'Not found', status: 404, code: 'not_found' });
+      expect(problem).toMatchObject({
+        type: problemType('not_found'),
+        title: 'Not found',
+        status: 404,
+        code: 'not_found',
+      });
       expect(problem.detail).toEqual(expect.any(String));
       expect(problem.trace_id).toMatch(/^[0-9a-f]{32}$/);
     });
@@ -334,6 +363,65 @@ describe('local HTTP server', () => {
       logLines.length = 0;
       await fetch(`${base}/v1/health?x=1`);
       expect(logLines).toEqual([expect.stringMatching(/^GET \/v1\/health\?x=1 200 \d+ms$/)]);
+    });
+  });
+
+  describe('what API Gateway would pass on, and what the HTTP layer refuses', () => {
+    it('keeps every query key, __proto__ included, in a null-prototype object', async () => {
+      await fetch(`${base}/v1/health?__proto__=1&constructor=2&x=a&x=b`);
+      const query = calls.last().queryStringParameters;
+      expect(Object.getPrototypeOf(query)).toBeNull();
+      expect(Object.keys(query ?? {})).toEqual(['__proto__', 'constructor', 'x']);
+      expect(Object.getOwnPropertyDescriptor(query, '__proto__')?.value).toBe('1');
+      expect(query?.x).toBe('a,b');
+    });
+
+    it.each(['Idempotency-Key', 'X-Scenario-Id'])(
+      'refuses %s sent on two lines with 400 problem+json',
+      async (name) => {
+        const answer = await rawRequest(
+          `POST /v1/transfers HTTP/1.1\r\nHost: x\r\nAuthorization: ${GOOD_KEY}\r\n${name}: k1\r\n${name}: k2\r\nContent-Length: 0\r\n\r\n`,
+        );
+        expect(answer.status).toBe(400);
+        expect(answer.headers['content-type']).toBe('application/problem+json');
+        expect(JSON.parse(answer.body)).toMatchObject({
+          code: 'validation_failed',
+          errors: [{ path: `/headers/${name.toLowerCase()}` }],
+        });
+        expect(calls.handler).not.toHaveBeenCalled();
+        expect(authorizer).not.toHaveBeenCalled();
+      },
+    );
+
+    it.each([
+      [
+        'headers over 16 KB',
+        `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`,
+        431,
+        'headers_too_large',
+      ],
+      [
+        'a NUL in a header line',
+        'GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0000b\r\n\r\n',
+        400,
+        'malformed_request',
+      ],
+      ['a space in a header name', 'GET /v1/health HTTP/1.1\r\nHost: x\r\nX Bad: a\r\n\r\n', 400, 'malformed_request'],
+      [
+        'Transfer-Encoding with Content-Length',
+        'POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+        400,
+        'malformed_request',
+      ],
+    ])('answers %s with problem+json', async (_, raw, status, code) => {
+      const answer = await rawRequest(raw);
+      expect(answer.status).toBe(status);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      const doc = JSON.parse(answer.body);
+      expect(doc).toMatchObject({ status, code, type: problemType(code as 'malformed_request') });
+      expect(doc.trace_id).toMatch(/^[0-9a-f]{32}$/);
+      expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.body));
+      expect(calls.handler).not.toHaveBeenCalled();
     });
   });
 

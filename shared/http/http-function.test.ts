@@ -621,6 +621,80 @@ describe('throttling', () => {
   });
 });
 
+describe('rate limit headers', () => {
+  it('sets RateLimit and RateLimit-Policy on every answer of a throttled route, the 429 and replays included', async () => {
+    const clock = manualClock();
+    const t = setup({ limiter: new InProcessRateLimiter({ ratePerSecond: 2, burst: 3 }, clock) });
+    const headers = { 'idempotency-key': 'k-limits' };
+    const first = await t.invoke(transferEvent({ headers }));
+    expect(first.headers).toMatchObject({ ratelimit: '"default";r=2;t=1', 'ratelimit-policy': '"default";q=3;w=2' });
+    const replay = await t.invoke(transferEvent({ headers }));
+    expect(replay.headers).toMatchObject({ 'idempotent-replayed': 'true', ratelimit: '"default";r=1;t=1' });
+    const refused = await t.invoke(transferEvent({ body: '{oops' }));
+    expect(refused.headers).toMatchObject({ ratelimit: '"default";r=0;t=2' });
+    const throttled = await t.invoke(transferEvent());
+    problem(throttled, 429, 'too_many_requests');
+    expect(throttled.headers).toMatchObject({
+      'retry-after': '1',
+      ratelimit: '"default";r=0;t=2',
+      'ratelimit-policy': '"default";q=3;w=2',
+    });
+  });
+
+  it('leaves public routes without them', async () => {
+    const t = setup({ limiter: new InProcessRateLimiter({ ratePerSecond: 1, burst: 1 }, manualClock()) });
+    t.respond(async () => ({ status: 200, body: {} }));
+    for (let i = 0; i < 3; i++) {
+      const res = await t.invoke(httpEvent('GET /v1/health', { caller: null }));
+      expect(res.statusCode).toBe(200);
+      expect(res.headers).not.toHaveProperty('ratelimit');
+    }
+  });
+});
+
+describe('headers that must have one value', () => {
+  // Node and API Gateway join repeated header lines with commas: running `k1,k2` under that
+  // joined key would let a later retry with `k1` alone run (and pay) again.
+  it('refuses an Idempotency-Key with more than one value, claiming nothing', async () => {
+    const t = setup();
+    const doc = problem(
+      await t.invoke(transferEvent({ headers: { 'idempotency-key': 'k1,k2' } })),
+      400,
+      'validation_failed',
+    );
+    expect(doc.errors).toEqual([{ path: '/headers/idempotency-key', message: expect.stringMatching(/once/) }]);
+    expect(t.store.calls.begin).toBe(0);
+    expect(t.calls).toHaveLength(0);
+    expect((await t.invoke(transferEvent({ headers: { 'idempotency-key': 'k1' } }))).statusCode).toBe(201);
+  });
+
+  it('refuses an X-Scenario-Id with more than one value', async () => {
+    const t = setup();
+    const doc = problem(
+      await t.invoke(transferEvent({ headers: { 'x-scenario-id': 'er_001,er_002' } })),
+      400,
+      'validation_failed',
+    );
+    expect(doc.errors?.[0]?.path).toBe('/headers/x-scenario-id');
+    expect(t.calls).toHaveLength(0);
+  });
+});
+
+describe('deeply nested bodies', () => {
+  it('answers 400 naming the path, before parsing, instead of recursing into them', async () => {
+    const t = setup();
+    const deep = `${'['.repeat(4_100)}${']'.repeat(4_100)}`;
+    const doc = problem(
+      await t.invoke(transferEvent({ body: `{"to_agent_id":"${AGENT_B}","amount":1,"memo":${deep}}` })),
+      400,
+      'validation_failed',
+    );
+    expect(doc.errors?.[0]?.path).toMatch(/^\/memo(\/0)+$/);
+    expect(doc.errors?.[0]?.message).toMatch(/deeper than 24 levels/);
+    expect(t.calls).toHaveLength(0);
+  });
+});
+
 describe('unexpected errors', () => {
   it('answer 500 internal_error without the internal message, with the trace id', async () => {
     const t = setup();
