@@ -10,11 +10,13 @@ import { formatCredits } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import { bundleRates, floorCost } from '#shared/core/resources';
 import { roundStartMs } from '#shared/core/rounds';
+import type { ApiRequest, ApiResponse } from '#shared/http/api';
 import { presentBid } from '#shared/http/bid-presenter';
 import type { HttpHandler } from '#shared/http/contract';
 import { withHttp } from '#shared/http/http-deps';
 import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
 import { checkedBundle } from '#shared/http/market-input';
+import type { SpecOf } from '#shared/http/routes';
 import { bidId } from '#shared/http/schemas';
 
 export interface BidsDeps {
@@ -32,64 +34,70 @@ function ownBidId(params: Record<string, string>): string {
   return id;
 }
 
+/** Places a bid; a refusal is recorded as a `rejected` bid before its problem is answered. */
+async function placeBid(
+  { bids, economy }: Omit<BidsDeps, 'http'>,
+  { caller, body, events, idempotencyKey }: ApiRequest<SpecOf<'POST /v1/bids'>>,
+): Promise<ApiResponse<SpecOf<'POST /v1/bids'>>> {
+  const bundle = checkedBundle(body.bundle, body.duration_seconds, economy);
+  const id = derivedId('b', caller.agent_id, idempotencyKey);
+  const floor = floorCost(bundle, body.duration_seconds, economy);
+  // What was asked, kept with status `rejected` when the placement is refused.
+  const attempt = {
+    ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
+    bundle,
+    duration_seconds: body.duration_seconds,
+    amount: body.amount,
+    rates: bundleRates(bundle, body.duration_seconds),
+  };
+  if (body.amount < floor) {
+    await bids.recordRejection(
+      caller.agent_id,
+      { reason: 'below_reserve', required: floor, bid_id: id },
+      events,
+      attempt,
+    );
+    throw new DomainError(
+      'below_reserve',
+      422,
+      `The bid of ${formatCredits(body.amount)} credits is below the floor cost ${formatCredits(floor)} of its bundle.`,
+      { required: formatCredits(floor) },
+    );
+  }
+  try {
+    const placed = await bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
+    return {
+      status: 201,
+      body: {
+        ...presentBid(placed.bid),
+        balance: formatCredits(placed.balance),
+        round_closes_at: new Date(roundStartMs(placed.bid.round) + economy.round_seconds * 1000).toISOString(),
+      },
+    };
+  } catch (err) {
+    if (err instanceof DomainError && RECORDED.has(err.code)) {
+      const ext = err.extensions as { required?: number; available?: number; round?: string };
+      await bids.recordRejection(
+        caller.agent_id,
+        {
+          reason: err.code as 'insufficient_balance' | 'round_closed' | 'too_many_open_bids',
+          ...(ext.required !== undefined && { required: Math.round(ext.required * 1e6) }),
+          ...(ext.available !== undefined && { available: Math.round(ext.available * 1e6) }),
+          bid_id: id,
+        },
+        events,
+        { ...attempt, ...(ext.round !== undefined && { round: ext.round }) },
+      );
+    }
+    throw err;
+  }
+}
+
 export function makeHandler({ bids, economy, http }: BidsDeps): HttpHandler {
   return httpFunction(
     'bids',
     {
-      'POST /v1/bids': async ({ caller, body, events, idempotencyKey }) => {
-        const bundle = checkedBundle(body.bundle, body.duration_seconds, economy);
-        const id = derivedId('b', caller.agent_id, idempotencyKey);
-        const floor = floorCost(bundle, body.duration_seconds, economy);
-        // What was asked, kept with status `rejected` when the placement is refused.
-        const attempt = {
-          ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
-          bundle,
-          duration_seconds: body.duration_seconds,
-          amount: body.amount,
-          rates: bundleRates(bundle, body.duration_seconds),
-        };
-        if (body.amount < floor) {
-          await bids.recordRejection(
-            caller.agent_id,
-            { reason: 'below_reserve', required: floor, bid_id: id },
-            events,
-            attempt,
-          );
-          throw new DomainError(
-            'below_reserve',
-            422,
-            `The bid of ${formatCredits(body.amount)} credits is below the floor cost ${formatCredits(floor)} of its bundle.`,
-            { required: formatCredits(floor) },
-          );
-        }
-        try {
-          const placed = await bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
-          return {
-            status: 201,
-            body: {
-              ...presentBid(placed.bid),
-              balance: formatCredits(placed.balance),
-              round_closes_at: new Date(roundStartMs(placed.bid.round) + economy.round_seconds * 1000).toISOString(),
-            },
-          };
-        } catch (err) {
-          if (err instanceof DomainError && RECORDED.has(err.code)) {
-            const ext = err.extensions as { required?: number; available?: number; round?: string };
-            await bids.recordRejection(
-              caller.agent_id,
-              {
-                reason: err.code as 'insufficient_balance' | 'round_closed' | 'too_many_open_bids',
-                ...(ext.required !== undefined && { required: Math.round(ext.required * 1e6) }),
-                ...(ext.available !== undefined && { available: Math.round(ext.available * 1e6) }),
-                bid_id: id,
-              },
-              events,
-              { ...attempt, ...(ext.round !== undefined && { round: ext.round }) },
-            );
-          }
-          throw err;
-        }
-      },
+      'POST /v1/bids': (req) => placeBid({ bids, economy }, req),
       'GET /v1/bids': async ({ caller, query }) => {
         let agentId: string;
         if (caller.role === 'agent') {
