@@ -5,55 +5,74 @@
  * `anonymous` so the handler answers with a problem+json 401 (HTTP APIs cannot customise the
  * gateway's own 401/403 bodies); the handlers refuse `anonymous` on every non-public route.
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
+import type { Agents } from '#shared/adapters/dynamodb/agents';
 import { services } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { bearerToken, parseApiKey, sameKey, verifySecret } from '#shared/core/api-keys';
+import type { AuthorizerResult } from '#shared/http/contract';
+import { lazyHandler } from '#shared/http/http-function';
 
-const s = services();
-let operatorKey: Promise<string | undefined> | undefined;
+export type { AuthorizerResult } from '#shared/http/contract';
 
-function loadOperatorKey(): Promise<string | undefined> {
-  if (s.config.SYNTROPISM_OPERATOR_KEY) return Promise.resolve(s.config.SYNTROPISM_OPERATOR_KEY);
-  const arn = s.config.OPERATOR_KEY_SECRET_ARN;
-  if (!arn) return Promise.resolve(undefined);
-  const client = new SecretsManagerClient({ region: s.config.AWS_REGION });
-  return client.send(new GetSecretValueCommand({ SecretId: arn })).then((out) => out.SecretString);
+export interface AuthorizerDeps {
+  agents: Pick<Agents, 'get'>;
+  config: Pick<Config, 'SYNTROPISM_OPERATOR_KEY' | 'OPERATOR_KEY_SECRET_ARN' | 'AWS_REGION'>;
+  logger: Pick<Logger, 'error'>;
 }
 
-export interface AuthorizerResult {
-  isAuthorized: boolean;
-  context: { role: 'agent' | 'operator' | 'anonymous'; agent_id?: string };
+export type Authorizer = (event: APIGatewayRequestAuthorizerEventV2) => Promise<AuthorizerResult>;
+
+function operatorKeyLoader(config: AuthorizerDeps['config']): () => Promise<string | undefined> {
+  let loading: Promise<string | undefined> | undefined;
+  const load = (): Promise<string | undefined> => {
+    if (config.SYNTROPISM_OPERATOR_KEY) return Promise.resolve(config.SYNTROPISM_OPERATOR_KEY);
+    const arn = config.OPERATOR_KEY_SECRET_ARN;
+    if (!arn) return Promise.resolve(undefined);
+    const client = new SecretsManagerClient({ region: config.AWS_REGION });
+    return client.send(new GetSecretValueCommand({ SecretId: arn })).then((out) => out.SecretString);
+  };
+  return () => {
+    loading ??= load().catch((err: unknown) => {
+      loading = undefined; // retry on the next request rather than caching a failure
+      throw err;
+    });
+    return loading;
+  };
 }
 
-export async function authorize(authorization: string | undefined): Promise<AuthorizerResult> {
+export function makeAuthorizer({ agents, config, logger }: AuthorizerDeps): Authorizer {
+  const operatorKey = operatorKeyLoader(config);
   const anonymous: AuthorizerResult = { isAuthorized: true, context: { role: 'anonymous' } };
-  const token = bearerToken(authorization);
-  if (!token) return anonymous;
-  const parsed = parseApiKey(token);
-  if (parsed) {
-    const agent = await s.agents.get(parsed.agentId);
-    if (agent && verifySecret(parsed.secret, agent.key_hash)) {
-      return { isAuthorized: true, context: { role: 'agent', agent_id: agent.agent_id } };
+
+  async function authorize(authorization: string | undefined): Promise<AuthorizerResult> {
+    const token = bearerToken(authorization);
+    if (!token) return anonymous;
+    const parsed = parseApiKey(token);
+    if (parsed) {
+      const agent = await agents.get(parsed.agentId);
+      if (agent && verifySecret(parsed.secret, agent.key_hash)) {
+        return { isAuthorized: true, context: { role: 'agent', agent_id: agent.agent_id } };
+      }
+      return anonymous;
     }
+    const expected = await operatorKey();
+    if (expected && sameKey(token, expected)) return { isAuthorized: true, context: { role: 'operator' } };
     return anonymous;
   }
-  operatorKey ??= loadOperatorKey().catch((err: unknown) => {
-    operatorKey = undefined; // retry on the next request rather than caching a failure
-    throw err;
-  });
-  const expected = await operatorKey;
-  if (expected && sameKey(token, expected)) return { isAuthorized: true, context: { role: 'operator' } };
-  return anonymous;
+
+  return async (event) => {
+    const header = event.headers?.authorization ?? event.headers?.Authorization;
+    try {
+      return await authorize(header);
+    } catch (err) {
+      // Fail closed: an authorizer error never grants access.
+      logger.error('authorizer failed', { error: err as Error });
+      return { isAuthorized: false, context: { role: 'anonymous' } };
+    }
+  };
 }
 
-export const handler = async (event: APIGatewayRequestAuthorizerEventV2): Promise<AuthorizerResult> => {
-  const header = event.headers?.authorization ?? event.headers?.Authorization;
-  try {
-    return await authorize(header);
-  } catch (err) {
-    // Fail closed: an authorizer error never grants access.
-    s.logger.error('authorizer failed', { error: err as Error });
-    return { isAuthorized: false, context: { role: 'anonymous' } };
-  }
-};
+export const handler = lazyHandler(() => makeAuthorizer(services()));

@@ -10,12 +10,14 @@ import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { services } from '#shared/adapters/services';
 import { formatCredits } from '#shared/core/money';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
 import { createTable } from './create-table.ts';
 import { assertJava, startDynamoDbLocal } from './dynamodb-local.ts';
 import { generateOperatorKey, localHandlerEnv } from './env.ts';
-import { closeHttpServer, createHttpServer, listen, loadHandlers } from './http-server.ts';
+import { httpFunctions } from './http-functions.ts';
+import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
 import { marketServices } from './market-services.ts';
 import { ensureNats } from './nats.ts';
 import { isPortFree } from './ports.ts';
@@ -326,18 +328,17 @@ async function start(options: StartOptions): Promise<number> {
     }
 
     const operatorKey = givenKey ?? generateOperatorKey();
-    // Before the handlers are imported: they read their configuration at module scope.
+    // Before the services are built: they read their configuration from the environment.
     Object.assign(
       process.env,
       localHandlerEnv({ dynamoEndpoint: dynamo.endpoint, tableName, natsUrl: nats.url, operatorKey }),
       { SYNTROPISM_ECONOMY: localEconomy(options.roundMs, process.env.SYNTROPISM_ECONOMY) },
     );
-    const loaded = await loadHandlers();
-    for (const path of loaded.missing) err(`warning: ${path} does not exist; its routes answer 503`);
+    const { handlers, authorizer } = httpFunctions(services());
 
     const server = createHttpServer({
-      handlers: loaded.handlers,
-      authorizer: loaded.authorizer,
+      handlers,
+      authorizer,
       verbose: options.verbose,
     });
     let port: number;

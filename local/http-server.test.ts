@@ -2,15 +2,13 @@
  * The local HTTP server through real HTTP: the API Gateway v2 events the handlers get, the
  * authorizer flow, the server's own problem responses and the mapping of handler results.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { connect } from 'node:net';
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CallerContext, HttpEvent, HttpHandler } from '#shared/http/contract';
-import { HTTP_FUNCTIONS, type RouteSpec } from '#shared/http/routes';
+import { MAX_BODY_BYTES } from '#shared/http/limits';
+import { problemType } from '#shared/http/problem';
 import {
   type Authorizer,
   type AuthorizerResult,
@@ -19,11 +17,10 @@ import {
   type HandlerMap,
   type HttpServerOptions,
   listen,
-  loadHandlers,
-  MAX_BODY_BYTES,
+  type RouteBinding,
 } from './http-server.ts';
 
-const ROUTES: RouteSpec[] = [
+const ROUTES: RouteBinding[] = [
   { method: 'GET', path: '/v1/health', fn: 'health', access: 'public' },
   { method: 'POST', path: '/v1/agents', fn: 'agents', access: 'operator' },
   { method: 'GET', path: '/v1/agents/{id}', fn: 'agents', access: 'authenticated' },
@@ -35,6 +32,31 @@ const ROUTES: RouteSpec[] = [
 
 const CALLER: CallerContext = { role: 'agent', agent_id: 'agt_1' };
 const GOOD_KEY = 'Bearer good-key';
+
+/** Sends raw bytes (what fetch would refuse to send) and reads the whole answer. */
+function rawRequest(text: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(text));
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const answer = Buffer.concat(chunks).toString('utf8');
+      const [head = '', ...rest] = answer.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(
+        lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]),
+      );
+      const length = Number(headers['content-length'] ?? 0);
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n').slice(0, length) });
+    });
+    // A server that keeps the connection open has answered once the body arrived.
+    setTimeout(() => socket.end(), 1_000).unref();
+  });
+}
+
+let base = '';
 
 /** Handlers that record the events they get and answer what the test sets. */
 function recorder() {
@@ -63,7 +85,9 @@ describe('local HTTP server', () => {
   const authorizerEvents: APIGatewayRequestAuthorizerEventV2[] = [];
   const authorizer = vi.fn<Authorizer>(async (event): Promise<AuthorizerResult> => {
     authorizerEvents.push(event);
-    return event.identitySource[0] === GOOD_KEY ? { isAuthorized: true, context: CALLER } : { isAuthorized: false };
+    return event.identitySource[0] === GOOD_KEY
+      ? { isAuthorized: true, context: CALLER }
+      : { isAuthorized: false, context: { role: 'anonymous' } };
   });
   const logLines: string[] = [];
   const errors: string[] = [];
@@ -73,7 +97,6 @@ describe('local HTTP server', () => {
     return true;
   });
   let server: Server;
-  let base: string;
 
   beforeAll(async () => {
     const handlers: HandlerMap = { health: calls.handler, agents: calls.handler, transfers: calls.handler };
@@ -208,7 +231,7 @@ describe('local HTTP server', () => {
       const res = await fetch(`${base}/v1/agents/agt_1`);
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
-      expect(await res.json()).toMatchObject({ type: 'about:blank', status: 401, code: 'unauthorized' });
+      expect(await res.json()).toMatchObject({ type: problemType('unauthorized'), status: 401, code: 'unauthorized' });
       expect(authorizer).not.toHaveBeenCalled();
       expect(calls.handler).not.toHaveBeenCalled();
     });
@@ -262,7 +285,12 @@ describe('local HTTP server', () => {
       expect(res.status).toBe(404);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       const problem = (await res.json()) as Record<string, unknown>;
-      expect(problem).toMatchObject({ type: 'about:blank', title: 'Not Found', status: 404, code: 'not_found' });
+      expect(problem).toMatchObject({
+        type: problemType('not_found'),
+        title: 'Not found',
+        status: 404,
+        code: 'not_found',
+      });
       expect(problem.detail).toEqual(expect.any(String));
       expect(problem.trace_id).toMatch(/^[0-9a-f]{32}$/);
     });
@@ -338,6 +366,65 @@ describe('local HTTP server', () => {
     });
   });
 
+  describe('what API Gateway would pass on, and what the HTTP layer refuses', () => {
+    it('keeps every query key, __proto__ included, in a null-prototype object', async () => {
+      await fetch(`${base}/v1/health?__proto__=1&constructor=2&x=a&x=b`);
+      const query = calls.last().queryStringParameters;
+      expect(Object.getPrototypeOf(query)).toBeNull();
+      expect(Object.keys(query ?? {})).toEqual(['__proto__', 'constructor', 'x']);
+      expect(Object.getOwnPropertyDescriptor(query, '__proto__')?.value).toBe('1');
+      expect(query?.x).toBe('a,b');
+    });
+
+    it.each(['Idempotency-Key', 'X-Scenario-Id'])(
+      'refuses %s sent on two lines with 400 problem+json',
+      async (name) => {
+        const answer = await rawRequest(
+          `POST /v1/transfers HTTP/1.1\r\nHost: x\r\nAuthorization: ${GOOD_KEY}\r\n${name}: k1\r\n${name}: k2\r\nContent-Length: 0\r\n\r\n`,
+        );
+        expect(answer.status).toBe(400);
+        expect(answer.headers['content-type']).toBe('application/problem+json');
+        expect(JSON.parse(answer.body)).toMatchObject({
+          code: 'validation_failed',
+          errors: [{ path: `/headers/${name.toLowerCase()}` }],
+        });
+        expect(calls.handler).not.toHaveBeenCalled();
+        expect(authorizer).not.toHaveBeenCalled();
+      },
+    );
+
+    it.each([
+      [
+        'headers over 16 KB',
+        `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`,
+        431,
+        'headers_too_large',
+      ],
+      [
+        'a NUL in a header line',
+        'GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Bad: a\u0000b\r\n\r\n',
+        400,
+        'malformed_request',
+      ],
+      ['a space in a header name', 'GET /v1/health HTTP/1.1\r\nHost: x\r\nX Bad: a\r\n\r\n', 400, 'malformed_request'],
+      [
+        'Transfer-Encoding with Content-Length',
+        'POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+        400,
+        'malformed_request',
+      ],
+    ])('answers %s with problem+json', async (_, raw, status, code) => {
+      const answer = await rawRequest(raw);
+      expect(answer.status).toBe(status);
+      expect(answer.headers['content-type']).toBe('application/problem+json');
+      const doc = JSON.parse(answer.body);
+      expect(doc).toMatchObject({ status, code, type: problemType(code as 'malformed_request') });
+      expect(doc.trace_id).toMatch(/^[0-9a-f]{32}$/);
+      expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.body));
+      expect(calls.handler).not.toHaveBeenCalled();
+    });
+  });
+
   describe('handler results', () => {
     it('writes status, headers, cookies and the body', async () => {
       calls.answer(async () => ({
@@ -388,7 +475,7 @@ describe('local HTTP server', () => {
       expect(res.status).toBe(500);
       expect(res.headers.get('content-type')).toBe('application/problem+json');
       const body = await res.text();
-      expect(JSON.parse(body)).toMatchObject({ status: 500, code: 'internal_error', title: 'Internal Server Error' });
+      expect(JSON.parse(body)).toMatchObject({ status: 500, code: 'internal_error', title: 'Internal error' });
       expect(body).not.toContain('hunter2');
       expect(errors.at(-1)).toContain('health');
     });
@@ -408,33 +495,5 @@ describe('local HTTP server without some modules', () => {
     } finally {
       await closeHttpServer(server);
     }
-  });
-});
-
-describe('loadHandlers', () => {
-  let root: string;
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'syntropism-handlers-'));
-    await mkdir(join(root, 'functions', 'http'), { recursive: true });
-    await writeFile(
-      join(root, 'functions', 'http', 'health.ts'),
-      'export const handler = async (): Promise<string> => "{}";\n',
-    );
-    await writeFile(join(root, 'functions', 'authorizer.ts'), 'export const notAHandler = 1;\n');
-  });
-  afterAll(() => rm(root, { recursive: true, force: true }));
-
-  it('imports the handlers that exist, lists the missing ones and refuses modules without a handler', async () => {
-    await expect(loadHandlers(pathToFileURL(`${root}/`))).rejects.toThrow(
-      'functions/authorizer.ts does not export a function named handler',
-    );
-    await rm(join(root, 'functions', 'authorizer.ts'));
-    const loaded = await loadHandlers(pathToFileURL(`${root}/`));
-    expect(Object.keys(loaded.handlers)).toEqual(['health']);
-    expect(loaded.authorizer).toBeUndefined();
-    expect(loaded.missing).toEqual([
-      ...HTTP_FUNCTIONS.filter((fn) => fn !== 'health').map((fn) => `functions/http/${fn}.ts`),
-      'functions/authorizer.ts',
-    ]);
   });
 });

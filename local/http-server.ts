@@ -2,41 +2,35 @@
  * The HTTP API of the local stack: a node:http server that routes with the shared route
  * table, runs the real authorizer and handlers on API Gateway HTTP API events (payload
  * format 2.0) and answers the way API Gateway would, so a handler that works here works
- * behind API Gateway. Per-agent throttling is the handlers' job, not this server's.
+ * behind API Gateway. Per-agent throttling is the handlers' job, not this server's. Every
+ * answer of its own (404, 405, 413, 401, errors of the HTTP parser…) is problem+json from the
+ * same renderer as the handlers'.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import type { Duplex } from 'node:stream';
 import type {
   APIGatewayEventRequestContextV2,
   APIGatewayProxyEventV2,
   APIGatewayRequestAuthorizerEventV2,
   Context,
 } from 'aws-lambda';
-import type { ProblemCode } from '#shared/core/errors';
-import type { CallerContext, HttpEvent, HttpHandler } from '#shared/http/contract';
-import { HTTP_FUNCTIONS, type HttpFunction, ROUTES, type RouteSpec, routeKey } from '#shared/http/routes';
-
-/**
- * Request bodies above this are refused while being read. The handlers enforce the API's own
- * 64 KB limit; API Gateway would accept up to 10 MB. This bound only keeps the local server
- * from buffering unbounded input.
- */
-export const MAX_BODY_BYTES = 1024 * 1024;
+import { DomainError, type ProblemCode, validationFailed } from '#shared/core/errors';
+import type { AuthorizerResult, HttpEvent, HttpHandler, HttpResult } from '#shared/http/contract';
+import { MAX_BODY_BYTES } from '#shared/http/limits';
+import { problemResponse } from '#shared/http/problem';
+import { type HttpFunction, ROUTES, type RouteSpec, routeKey } from '#shared/http/routes';
 
 /** Placeholder identity of the local "account" and API, where API Gateway puts real ones. */
 const ACCOUNT_ID = '000000000000';
 const API_ID = 'local';
 /** API Gateway's integration timeout; handlers see it through getRemainingTimeInMillis(). */
 const INTEGRATION_TIMEOUT_MS = 30_000;
+/** Headers that carry one value: repeated lines are refused rather than joined. */
+const SINGLE_VALUED = ['idempotency-key', 'x-scenario-id'] as const;
 
-/** What `functions/authorizer.ts` returns (simple responses). */
-export interface AuthorizerResult {
-  isAuthorized: boolean;
-  context?: CallerContext;
-}
+export type { AuthorizerResult } from '#shared/http/contract';
 export type Authorizer = (event: APIGatewayRequestAuthorizerEventV2, context: Context) => Promise<AuthorizerResult>;
 
 /**
@@ -47,13 +41,16 @@ export type StaticHandler = (req: IncomingMessage, res: ServerResponse) => boole
 
 export type HandlerMap = Partial<Record<HttpFunction, HttpHandler>>;
 
+/** What the server needs of a route: where it goes and whether it needs the authorizer. */
+export type RouteBinding = Pick<RouteSpec, 'method' | 'path' | 'fn' | 'access'>;
+
 export interface HttpServerOptions {
   handlers: HandlerMap;
   /** Without one, non-public routes answer 503 (after the 401 check for a missing key). */
   authorizer?: Authorizer;
   staticHandler?: StaticHandler;
   /** Default: the shared ROUTES. */
-  routes?: readonly RouteSpec[];
+  routes?: readonly RouteBinding[];
   /** One log line per request. */
   verbose?: boolean;
   log?: (line: string) => void;
@@ -65,7 +62,7 @@ export interface HttpServerOptions {
 // Routing
 
 interface CompiledRoute {
-  spec: RouteSpec;
+  spec: RouteBinding;
   key: string;
   /** A literal segment, or `{ param }` for `{name}`. */
   segments: ReadonlyArray<string | { param: string }>;
@@ -77,7 +74,7 @@ type RouteMatch =
   | { kind: 'wrong-method'; allow: string[] }
   | { kind: 'none' };
 
-function compileRoutes(routes: readonly RouteSpec[]): CompiledRoute[] {
+function compileRoutes(routes: readonly RouteBinding[]): CompiledRoute[] {
   return routes.map((spec) => {
     const segments = splitPath(spec.path).map((segment) => {
       const param = /^\{(\w+)\}$/.exec(segment)?.[1];
@@ -210,9 +207,20 @@ interface RequestInfo {
   startedAt: Date;
 }
 
+/**
+ * `queryStringParameters` as API Gateway builds it: repeated keys joined with commas and every
+ * key kept, `__proto__` included (a null-prototype object), so validation sees what was sent.
+ */
+function queryParameters(raw: string): Record<string, string> | undefined {
+  const query = new URLSearchParams(raw);
+  if (query.size === 0) return undefined;
+  const out = Object.create(null) as Record<string, string>;
+  for (const key of new Set(query.keys())) out[key] = query.getAll(key).join(',');
+  return out;
+}
+
 interface EventParts {
   base: APIGatewayProxyEventV2;
-  headers: Record<string, string>;
 }
 
 function buildEvent(
@@ -240,9 +248,7 @@ function buildEvent(
     .map((cookie) => cookie.trim())
     .filter(Boolean);
 
-  const query = new URLSearchParams(info.rawQueryString);
-  const queryStringParameters: Record<string, string> = {};
-  for (const key of new Set(query.keys())) queryStringParameters[key] = query.getAll(key).join(',');
+  const queryStringParameters = queryParameters(info.rawQueryString);
 
   const host = headers.host ?? 'localhost';
   const domainName = host.replace(/:\d+$/, '');
@@ -274,13 +280,13 @@ function buildEvent(
     rawQueryString: info.rawQueryString,
     ...(cookies.length > 0 ? { cookies } : {}),
     headers,
-    ...(query.size > 0 ? { queryStringParameters } : {}),
+    ...(queryStringParameters ? { queryStringParameters } : {}),
     requestContext,
     ...(Object.keys(pathParameters).length > 0 ? { pathParameters } : {}),
     ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
     isBase64Encoded: body.length > 0 && !isText,
   };
-  return { base, headers };
+  return { base };
 }
 
 function authorizerEvent(event: APIGatewayProxyEventV2, authorization: string): APIGatewayRequestAuthorizerEventV2 {
@@ -328,15 +334,16 @@ function lambdaContext(functionName: string): Context {
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-const TITLES: Record<number, string> = {
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  413: 'Content Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+/** Writes a structured result (a problem, a handler's answer) with the API Gateway request id. */
+function writeResult(res: ServerResponse, info: RequestInfo, result: HttpResult): void {
+  res.statusCode = result.statusCode ?? 200;
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
+  res.setHeader('apigw-requestid', info.requestId);
+  const body =
+    result.isBase64Encoded === true ? Buffer.from(result.body ?? '', 'base64') : Buffer.from(result.body ?? '', 'utf8');
+  res.setHeader('content-length', body.length);
+  res.end(body);
+}
 
 function sendProblem(
   res: ServerResponse,
@@ -346,23 +353,13 @@ function sendProblem(
   detail: string,
   headers: Record<string, string> = {},
 ): void {
+  sendError(res, info, new DomainError(code, status, detail), headers);
+}
+
+function sendError(res: ServerResponse, info: RequestInfo, error: unknown, headers: Record<string, string> = {}): void {
   // Whatever a failed handler result had set already must not leak into the problem.
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  const body = JSON.stringify({
-    type: 'about:blank',
-    title: TITLES[status] ?? 'Error',
-    status,
-    detail,
-    code,
-    trace_id: info.traceId,
-  });
-  res.writeHead(status, {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(body),
-    'apigw-requestid': info.requestId,
-    ...headers,
-  });
-  res.end(body);
+  writeResult(res, info, problemResponse(error, info.traceId, headers));
 }
 
 /**
@@ -407,118 +404,183 @@ function sendResult(res: ServerResponse, info: RequestInfo, result: unknown): vo
 // ---------------------------------------------------------------------------------------------
 // Server
 
+/** The first single-valued header sent on more than one line, refused before anything runs. */
+function repeatedHeader(req: IncomingMessage): DomainError | undefined {
+  for (const name of SINGLE_VALUED) {
+    if ((req.headersDistinct[name]?.length ?? 0) > 1) {
+      return validationFailed([{ path: `/headers/${name}`, message: 'must be given once' }]);
+    }
+  }
+  return undefined;
+}
+
+interface Dispatch {
+  options: HttpServerOptions;
+  logError: (message: string, error: unknown) => void;
+}
+
+/**
+ * The event with the authorizer's context, as API Gateway passes it; undefined when the request
+ * was answered here (no key, no authorizer, refused, failed).
+ */
+async function authorized(
+  d: Dispatch,
+  res: ServerResponse,
+  info: RequestInfo,
+  base: APIGatewayProxyEventV2,
+): Promise<HttpEvent | undefined> {
+  // The identity source is the Authorization header: without it API Gateway answers 401 and
+  // never calls the authorizer. (API Gateway also caches results per key; this server asks
+  // every time, so a revoked key stops working here sooner than on AWS.)
+  const authorization = base.headers.authorization;
+  if (!authorization) {
+    sendProblem(res, info, 401, 'unauthorized', 'an Authorization: Bearer <key> header is required');
+    return undefined;
+  }
+  if (!d.options.authorizer) {
+    sendProblem(res, info, 503, 'service_unavailable', 'the authorizer is not available');
+    return undefined;
+  }
+  let decision: AuthorizerResult;
+  try {
+    decision = await d.options.authorizer(authorizerEvent(base, authorization), lambdaContext('authorizer'));
+  } catch (error) {
+    d.logError(`authorizer failed on ${info.method} ${info.rawPath}:`, error);
+    sendProblem(res, info, 500, 'internal_error', 'the request could not be authorized');
+    return undefined;
+  }
+  if (!decision.isAuthorized) {
+    sendProblem(res, info, 403, 'forbidden', 'the key is not valid for this API');
+    return undefined;
+  }
+  return { ...base, requestContext: { ...base.requestContext, authorizer: { lambda: decision.context } } };
+}
+
+async function invoke(d: Dispatch, res: ServerResponse, info: RequestInfo, route: CompiledRoute, event: HttpEvent) {
+  const handler = d.options.handlers[route.spec.fn];
+  if (!handler) {
+    sendProblem(res, info, 503, 'service_unavailable', `the ${route.spec.fn} function is not available`);
+    return;
+  }
+  try {
+    sendResult(res, info, await handler(event, lambdaContext(route.spec.fn)));
+  } catch (error) {
+    d.logError(`handler ${route.spec.fn} failed on ${route.key}:`, error);
+    if (!res.headersSent) sendError(res, info, error);
+    else res.destroy();
+  }
+}
+
+async function handle(
+  d: Dispatch,
+  routes: CompiledRoute[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  info: RequestInfo,
+): Promise<void> {
+  const match = matchRoute(routes, info.method, info.rawPath);
+  if (match.kind === 'none') {
+    if (d.options.staticHandler && (await d.options.staticHandler(req, res))) return;
+    sendProblem(res, info, 404, 'not_found', `no route for ${info.rawPath}`);
+    return;
+  }
+  if (match.kind === 'wrong-method') {
+    const allow = match.allow.join(', ');
+    sendProblem(res, info, 405, 'method_not_allowed', `${info.method} is not allowed; use ${allow}`, { allow });
+    return;
+  }
+  const repeated = repeatedHeader(req);
+  if (repeated) {
+    sendError(res, info, repeated);
+    return;
+  }
+  const read = await readBody(req, MAX_BODY_BYTES);
+  if (!read.ok) {
+    // Closing makes the client stop sending the rest of the body.
+    sendProblem(res, info, 413, 'payload_too_large', `The body exceeds ${MAX_BODY_BYTES} bytes.`, {
+      connection: 'close',
+    });
+    return;
+  }
+  const { base } = buildEvent(req, info, match.route, match.pathParameters, read.body);
+  // API Gateway sends no `authorizer` on routes without one. HttpEvent cannot express that,
+  // so handlers of public routes must not read it.
+  const event = match.route.spec.access === 'public' ? (base as HttpEvent) : await authorized(d, res, info, base);
+  if (event) await invoke(d, res, info, match.route, event);
+}
+
+function requestInfo(req: IncomingMessage): RequestInfo {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const trace = traceOf(req.headers['x-amzn-trace-id']);
+  return {
+    // API Gateway's request ids are short base64 strings, fresh per request.
+    requestId: randomBytes(10).toString('base64'),
+    traceId: trace.traceId,
+    traceHeader: trace.header,
+    method: req.method ?? 'GET',
+    rawPath: queryAt === -1 ? url : url.slice(0, queryAt),
+    rawQueryString: queryAt === -1 ? '' : url.slice(queryAt + 1),
+    startedAt: new Date(),
+  };
+}
+
+/** What Node's HTTP parser refused, as the problem the API answers. */
+function parserProblem(code: string | undefined): DomainError {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return new DomainError('headers_too_large', 431, 'The request headers exceed 16 KB.');
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
+    return new DomainError('request_timeout', 408, 'The request was not received in time.');
+  }
+  return new DomainError('malformed_request', 400, `The request is not valid HTTP/1.1 (${code ?? 'parse error'}).`);
+}
+
+/**
+ * Errors of the HTTP layer itself (oversized or malformed header lines, `Transfer-Encoding`
+ * with `Content-Length`) never reach a request handler: Node reports them on the socket, and
+ * without this they would be a bare 400/431 rather than the problem+json every answer is.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const result = problemResponse(parserProblem(error.code), newTrace().traceId);
+  const body = result.body ?? '';
+  const status = result.statusCode ?? 400;
+  const head = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    ...Object.entries(result.headers ?? {}).map(([name, value]) => `${name}: ${String(value)}`),
+    `content-length: ${Buffer.byteLength(body)}`,
+    'connection: close',
+  ];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
+}
+
 export function createHttpServer(options: HttpServerOptions): Server {
   const routes = compileRoutes(options.routes ?? ROUTES);
   const log = options.log ?? ((line: string) => console.log(line));
   const logError =
     options.logError ??
     ((message: string, error: unknown) => console.error(message, error instanceof Error ? error : ''));
+  const dispatch: Dispatch = { options, logError };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, info: RequestInfo): Promise<void> {
-    const match = matchRoute(routes, info.method, info.rawPath);
-    if (match.kind === 'none') {
-      if (options.staticHandler && (await options.staticHandler(req, res))) return;
-      sendProblem(res, info, 404, 'not_found', `no route for ${info.rawPath}`);
-      return;
-    }
-    if (match.kind === 'wrong-method') {
-      const allow = match.allow.join(', ');
-      sendProblem(res, info, 405, 'method_not_allowed', `${info.method} is not allowed; use ${allow}`, { allow });
-      return;
-    }
-
-    const { route, pathParameters } = match;
-    const read = await readBody(req, MAX_BODY_BYTES);
-    if (!read.ok) {
-      // Closing makes the client stop sending the rest of the body.
-      sendProblem(res, info, 413, 'payload_too_large', `the request body exceeds ${MAX_BODY_BYTES} bytes`, {
-        connection: 'close',
-      });
-      return;
-    }
-
-    const { base, headers } = buildEvent(req, info, route, pathParameters, read.body);
-
-    let event: HttpEvent;
-    if (route.spec.access === 'public') {
-      // API Gateway sends no `authorizer` on routes without one. HttpEvent cannot express that,
-      // so handlers of public routes must not read it.
-      event = base as HttpEvent;
-    } else {
-      // The identity source is the Authorization header: without it API Gateway answers 401
-      // and never calls the authorizer. (API Gateway also caches results per key; this
-      // server asks every time, so a revoked key stops working here sooner than on AWS.)
-      const authorization = headers.authorization;
-      if (!authorization) {
-        sendProblem(res, info, 401, 'unauthorized', 'an Authorization: Bearer <key> header is required');
-        return;
-      }
-      if (!options.authorizer) {
-        sendProblem(res, info, 503, 'service_unavailable', 'functions/authorizer.ts is not available');
-        return;
-      }
-      let decision: AuthorizerResult;
-      try {
-        decision = await options.authorizer(authorizerEvent(base, authorization), lambdaContext('authorizer'));
-      } catch (error) {
-        logError(`authorizer failed on ${info.method} ${info.rawPath}:`, error);
-        sendProblem(res, info, 500, 'internal_error', 'the request could not be authorized');
-        return;
-      }
-      if (!decision.isAuthorized) {
-        sendProblem(res, info, 403, 'forbidden', 'the key is not valid for this API');
-        return;
-      }
-      if (!decision.context) {
-        logError(`authorizer allowed ${info.method} ${info.rawPath} without a caller context`, undefined);
-        sendProblem(res, info, 500, 'internal_error', 'the request could not be authorized');
-        return;
-      }
-      event = { ...base, requestContext: { ...base.requestContext, authorizer: { lambda: decision.context } } };
-    }
-
-    const handler = options.handlers[route.spec.fn];
-    if (!handler) {
-      sendProblem(res, info, 503, 'service_unavailable', `functions/http/${route.spec.fn}.ts is not available`);
-      return;
-    }
-    let result: unknown;
-    try {
-      result = await handler(event, lambdaContext(route.spec.fn));
-      sendResult(res, info, result);
-    } catch (error) {
-      logError(`handler ${route.spec.fn} failed on ${route.key}:`, error);
-      if (!res.headersSent) sendProblem(res, info, 500, 'internal_error', 'the request failed; see the server log');
-      else res.destroy();
-    }
-  }
-
-  return createServer((req, res) => {
-    const startedAt = new Date();
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    const trace = traceOf(req.headers['x-amzn-trace-id']);
-    const info: RequestInfo = {
-      // API Gateway's request ids are short base64 strings, fresh per request.
-      requestId: randomBytes(10).toString('base64'),
-      traceId: trace.traceId,
-      traceHeader: trace.header,
-      method: req.method ?? 'GET',
-      rawPath: queryAt === -1 ? url : url.slice(0, queryAt),
-      rawQueryString: queryAt === -1 ? '' : url.slice(queryAt + 1),
-      startedAt,
-    };
+  const server = createServer((req, res) => {
+    const info = requestInfo(req);
     if (options.verbose) {
       res.once('finish', () => {
-        log(`${info.method} ${url} ${res.statusCode} ${Date.now() - startedAt.getTime()}ms`);
+        log(`${info.method} ${req.url ?? '/'} ${res.statusCode} ${Date.now() - info.startedAt.getTime()}ms`);
       });
     }
-    handle(req, res, info).catch((error: unknown) => {
+    handle(dispatch, routes, req, res, info).catch((error: unknown) => {
       logError(`request ${info.method} ${info.rawPath} failed:`, error);
-      if (!res.headersSent) sendProblem(res, info, 500, 'internal_error', 'the request failed; see the server log');
+      if (!res.headersSent) sendError(res, info, error);
       else res.destroy();
     });
   });
+  server.on('clientError', answerClientError);
+  return server;
 }
 
 /** Listens on `host:port` (0 for a free port) and resolves with the bound port. */
@@ -548,51 +610,4 @@ export function closeHttpServer(server: Server, graceMs = 5_000): Promise<void> 
     });
     server.closeIdleConnections();
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// The real handlers
-
-export interface LoadedHandlers {
-  handlers: HandlerMap;
-  authorizer?: Authorizer;
-  /** Handler modules that do not exist yet (repository-relative paths). */
-  missing: string[];
-}
-
-/**
- * Imports `functions/http/<fn>.ts` for every function of the route table and
- * `functions/authorizer.ts`. Call it only after the environment the handlers read at module
- * scope (table, endpoint, keys) is set. A module that is absent is reported in `missing`; a
- * module that fails to load is an error.
- */
-export async function loadHandlers(root: URL = new URL('../', import.meta.url)): Promise<LoadedHandlers> {
-  const loaded: LoadedHandlers = { handlers: {}, missing: [] };
-  for (const fn of HTTP_FUNCTIONS) {
-    const handler = await importHandler(root, `functions/http/${fn}.ts`, loaded.missing);
-    if (handler) loaded.handlers[fn] = handler as HttpHandler;
-  }
-  const authorizer = await importHandler(root, 'functions/authorizer.ts', loaded.missing);
-  if (authorizer) loaded.authorizer = authorizer as Authorizer;
-  return loaded;
-}
-
-async function importHandler(root: URL, relativePath: string, missing: string[]): Promise<unknown> {
-  const url = new URL(relativePath, root);
-  if (!existsSync(fileURLToPath(url))) {
-    missing.push(relativePath);
-    return undefined;
-  }
-  let mod: unknown;
-  try {
-    mod = await import(url.href);
-  } catch (error) {
-    throw new Error(`${relativePath} failed to load: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
-  }
-  if (!isRecord(mod) || typeof mod.handler !== 'function') {
-    throw new Error(`${relativePath} does not export a function named handler`);
-  }
-  return mod.handler;
 }

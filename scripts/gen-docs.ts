@@ -5,7 +5,7 @@
  *                            kept (and written from the template below if the file is missing)
  *   docs/openapi.json        the OpenAPI document (shared/http/openapi.ts)
  *
- * Usage: npx tsx scripts/gen-docs.ts [--check]
+ * Usage: npm run docs (npx tsx scripts/gen-docs.ts) [-- --check]
  * With --check nothing is written; the exit code is 1 when a document is out of date.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';

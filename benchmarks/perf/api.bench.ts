@@ -17,9 +17,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { localHandlerEnv } from '#local/env';
-import { closeHttpServer, createHttpServer, listen, loadHandlers } from '#local/http-server';
+import { httpFunctions } from '#local/http-functions';
+import { closeHttpServer, createHttpServer, listen } from '#local/http-server';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
-import { createServices } from '#shared/adapters/services';
+import { createServices, services } from '#shared/adapters/services';
 import { loadConfig } from '#shared/config';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { formatCredits, micros } from '#shared/core/money';
@@ -91,11 +92,10 @@ export async function run(): Promise<BenchResult> {
     RATE_LIMIT_PER_SECOND: '1000000',
     RATE_LIMIT_BURST: '1000000',
   });
-  const loaded = await loadHandlers();
-  if (loaded.missing.length) throw new Error(`missing handlers: ${loaded.missing.join(', ')}`);
+  const loaded = httpFunctions(services());
   const server = createHttpServer({
     handlers: loaded.handlers,
-    ...(loaded.authorizer && { authorizer: loaded.authorizer }),
+    authorizer: loaded.authorizer,
   });
   const url = `http://127.0.0.1:${await listen(server, 0)}`;
   const suffix = randomBytes(4).toString('hex');

@@ -1,16 +1,24 @@
 /**
  * Agents API: registration (operator), profile, balance, history, voluntary state.
  */
+import type { Agents } from '#shared/adapters/dynamodb/agents';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
+import type { Ledger } from '#shared/adapters/dynamodb/ledger';
 import { services } from '#shared/adapters/services';
 import { notFound, validationFailed } from '#shared/core/errors';
 import { formatCredits } from '#shared/core/money';
-import { defineRoute, httpFunction } from '#shared/http/http-function';
+import type { HttpHandler } from '#shared/http/contract';
+import { withHttp } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
 import { assertSelf, assertSelfOrOperator } from '#shared/http/ownership';
 import { presentAgentSummary, presentEntry, presentProfile } from '#shared/http/presenters';
-import { agentId, agentStateBody, pageQuery, registerAgentBody } from '#shared/http/schemas';
+import { agentId } from '#shared/http/schemas';
 
-const s = services();
+export interface AgentsDeps {
+  agents: Agents;
+  ledger: Ledger;
+  http: HttpDeps;
+}
 
 /** Checks ownership first (403 never depends on existence), then the id's shape. */
 function ownId(params: Record<string, string>): string {
@@ -19,68 +27,49 @@ function ownId(params: Record<string, string>): string {
   return id;
 }
 
-export const handler = httpFunction(
-  'agents',
-  {
-    'POST /v1/agents': defineRoute({
-      body: registerAgentBody,
-      idempotency: 'optional',
-      // The key is shown once and kept only as a hash: a replayed registration answers without it.
-      notStored: ['api_key'],
-      handle: async ({ body, events }) => {
-        const { agent, api_key, balance } = await s.agents.register(
+export function makeHandler({ agents, ledger, http }: AgentsDeps): HttpHandler {
+  return httpFunction(
+    'agents',
+    {
+      'POST /v1/agents': async ({ body, events }) => {
+        const { agent, api_key, balance } = await agents.register(
           { name: body.name, initial_balance: body.initial_balance },
           events,
         );
-        return {
-          status: 201,
-          body: { ...presentAgentSummary(agent), api_key, balance: formatCredits(balance) },
-        };
+        return { status: 201, body: { ...presentAgentSummary(agent), api_key, balance: formatCredits(balance) } };
       },
-    }),
-    'GET /v1/agents': defineRoute({
-      query: pageQuery,
-      handle: async ({ caller, query }) => {
-        const page = await s.agents.list({ ...query, caller: callerOf(caller) });
+      'GET /v1/agents': async ({ caller, query }) => {
+        const page = await agents.list({ ...query, caller: callerOf(caller) });
         return { status: 200, body: { agents: page.agents.map(presentAgentSummary), next_cursor: page.next_cursor } };
       },
-    }),
-    'GET /v1/agents/{id}': defineRoute({
-      handle: async ({ caller, params }) => {
+      'GET /v1/agents/{id}': async ({ caller, params }) => {
         assertSelfOrOperator(caller, params.id ?? '');
         const id = ownId(params);
-        const profile = await s.agents.profile(id);
+        const profile = await agents.profile(id);
         if (!profile) throw notFound(`Agent ${id}`);
         return { status: 200, body: presentProfile(profile) };
       },
-    }),
-    'GET /v1/agents/{id}/balance': defineRoute({
-      handle: async ({ caller, params, events }) => {
+      'GET /v1/agents/{id}/balance': async ({ caller, params, events }) => {
         assertSelfOrOperator(caller, params.id ?? '');
         const id = ownId(params);
-        const balance = await s.agents.queryBalance(id, events);
+        const balance = await agents.queryBalance(id, events);
         return { status: 200, body: { agent_id: id, balance: formatCredits(balance) } };
       },
-    }),
-    'GET /v1/agents/{id}/history': defineRoute({
-      query: pageQuery,
-      handle: async ({ caller, params, query }) => {
+      'GET /v1/agents/{id}/history': async ({ caller, params, query }) => {
         assertSelfOrOperator(caller, params.id ?? '');
         const id = ownId(params);
-        if (!(await s.ledger.getAccount(id, false))) throw notFound(`Agent ${id}`);
-        const page = await s.ledger.history(id, { ...query, caller: callerOf(caller) });
+        if (!(await ledger.getAccount(id, false))) throw notFound(`Agent ${id}`);
+        const page = await ledger.history(id, { ...query, caller: callerOf(caller) });
         return { status: 200, body: { entries: page.entries.map(presentEntry), next_cursor: page.next_cursor } };
       },
-    }),
-    'PUT /v1/agents/{id}/state': defineRoute({
-      body: agentStateBody,
-      idempotency: 'optional',
-      handle: async ({ caller, params, body, events }) => {
+      'PUT /v1/agents/{id}/state': async ({ caller, params, body, events }) => {
         assertSelf(caller, params.id ?? '');
-        const profile = await s.agents.setState(ownId(params), body.state, events);
+        const profile = await agents.setState(ownId(params), body.state, events);
         return { status: 200, body: presentProfile(profile) };
       },
-    }),
-  },
-  s,
-);
+    },
+    http,
+  );
+}
+
+export const handler = lazyHandler(() => makeHandler(withHttp(services())));

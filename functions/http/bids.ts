@@ -1,19 +1,29 @@
 /**
  * Bids API: place (escrow hold in the same transaction), read, list, cancel.
  */
+import type { Bids } from '#shared/adapters/dynamodb/bids';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { services } from '#shared/adapters/services';
 import { DomainError, notFound, validationFailed } from '#shared/core/errors';
+import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import { bundleRates, floorCost } from '#shared/core/resources';
 import { roundStartMs } from '#shared/core/rounds';
+import type { ApiRequest, ApiResponse } from '#shared/http/api';
 import { presentBid } from '#shared/http/bid-presenter';
-import { defineRoute, httpFunction } from '#shared/http/http-function';
+import type { HttpHandler } from '#shared/http/contract';
+import { withHttp } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
 import { checkedBundle } from '#shared/http/market-input';
-import { bidId, listBidsQuery, placeBidBody } from '#shared/http/schemas';
+import type { SpecOf } from '#shared/http/routes';
+import { bidId } from '#shared/http/schemas';
 
-const s = services();
+export interface BidsDeps {
+  bids: Bids;
+  economy: EconomyConfig;
+  http: HttpDeps;
+}
 
 /** Placement refusals that are recorded as `bid_rejected` before the problem is returned. */
 const RECORDED = new Set(['insufficient_balance', 'round_closed', 'too_many_open_bids']);
@@ -24,71 +34,71 @@ function ownBidId(params: Record<string, string>): string {
   return id;
 }
 
-export const handler = httpFunction(
-  'bids',
-  {
-    'POST /v1/bids': defineRoute({
-      body: placeBidBody,
-      idempotency: 'required',
-      handle: async ({ caller, body, events, event }) => {
-        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
-        const bundle = checkedBundle(body.bundle, body.duration_seconds, s.economy);
-        const id = derivedId('b', caller.agent_id, event.headers['idempotency-key'] ?? '');
-        const floor = floorCost(bundle, body.duration_seconds, s.economy);
-        // What was asked, kept with status `rejected` when the placement is refused.
-        const attempt = {
-          ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
-          bundle,
-          duration_seconds: body.duration_seconds,
-          amount: body.amount,
-          rates: bundleRates(bundle, body.duration_seconds),
-        };
-        if (body.amount < floor) {
-          await s.bids.recordRejection(
-            caller.agent_id,
-            { reason: 'below_reserve', required: floor, bid_id: id },
-            events,
-            attempt,
-          );
-          throw new DomainError(
-            'below_reserve',
-            422,
-            `The bid of ${formatCredits(body.amount)} credits is below the floor cost ${formatCredits(floor)} of its bundle.`,
-            { required: formatCredits(floor) },
-          );
-        }
-        try {
-          const placed = await s.bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
-          return {
-            status: 201,
-            body: {
-              ...presentBid(placed.bid),
-              balance: formatCredits(placed.balance),
-              round_closes_at: new Date(roundStartMs(placed.bid.round) + s.economy.round_seconds * 1000).toISOString(),
-            },
-          };
-        } catch (err) {
-          if (err instanceof DomainError && RECORDED.has(err.code)) {
-            const ext = err.extensions as { required?: number; available?: number; round?: string };
-            await s.bids.recordRejection(
-              caller.agent_id,
-              {
-                reason: err.code as 'insufficient_balance' | 'round_closed' | 'too_many_open_bids',
-                ...(ext.required !== undefined && { required: Math.round(ext.required * 1e6) }),
-                ...(ext.available !== undefined && { available: Math.round(ext.available * 1e6) }),
-                bid_id: id,
-              },
-              events,
-              { ...attempt, ...(ext.round !== undefined && { round: ext.round }) },
-            );
-          }
-          throw err;
-        }
+/** Places a bid; a refusal is recorded as a `rejected` bid before its problem is answered. */
+async function placeBid(
+  { bids, economy }: Omit<BidsDeps, 'http'>,
+  { caller, body, events, idempotencyKey }: ApiRequest<SpecOf<'POST /v1/bids'>>,
+): Promise<ApiResponse<SpecOf<'POST /v1/bids'>>> {
+  const bundle = checkedBundle(body.bundle, body.duration_seconds, economy);
+  const id = derivedId('b', caller.agent_id, idempotencyKey);
+  const floor = floorCost(bundle, body.duration_seconds, economy);
+  // What was asked, kept with status `rejected` when the placement is refused.
+  const attempt = {
+    ...(body.beneficiary_id !== undefined && { beneficiary_id: body.beneficiary_id }),
+    bundle,
+    duration_seconds: body.duration_seconds,
+    amount: body.amount,
+    rates: bundleRates(bundle, body.duration_seconds),
+  };
+  if (body.amount < floor) {
+    await bids.recordRejection(
+      caller.agent_id,
+      { reason: 'below_reserve', required: floor, bid_id: id },
+      events,
+      attempt,
+    );
+    throw new DomainError(
+      'below_reserve',
+      422,
+      `The bid of ${formatCredits(body.amount)} credits is below the floor cost ${formatCredits(floor)} of its bundle.`,
+      { required: formatCredits(floor) },
+    );
+  }
+  try {
+    const placed = await bids.place({ bid_id: id, agent_id: caller.agent_id, ...attempt }, events);
+    return {
+      status: 201,
+      body: {
+        ...presentBid(placed.bid),
+        balance: formatCredits(placed.balance),
+        round_closes_at: new Date(roundStartMs(placed.bid.round) + economy.round_seconds * 1000).toISOString(),
       },
-    }),
-    'GET /v1/bids': defineRoute({
-      query: listBidsQuery,
-      handle: async ({ caller, query }) => {
+    };
+  } catch (err) {
+    if (err instanceof DomainError && RECORDED.has(err.code)) {
+      const ext = err.extensions as { required?: number; available?: number; round?: string };
+      await bids.recordRejection(
+        caller.agent_id,
+        {
+          reason: err.code as 'insufficient_balance' | 'round_closed' | 'too_many_open_bids',
+          ...(ext.required !== undefined && { required: Math.round(ext.required * 1e6) }),
+          ...(ext.available !== undefined && { available: Math.round(ext.available * 1e6) }),
+          bid_id: id,
+        },
+        events,
+        { ...attempt, ...(ext.round !== undefined && { round: ext.round }) },
+      );
+    }
+    throw err;
+  }
+}
+
+export function makeHandler({ bids, economy, http }: BidsDeps): HttpHandler {
+  return httpFunction(
+    'bids',
+    {
+      'POST /v1/bids': (req) => placeBid({ bids, economy }, req),
+      'GET /v1/bids': async ({ caller, query }) => {
         let agentId: string;
         if (caller.role === 'agent') {
           if (query.agent_id && query.agent_id !== caller.agent_id) {
@@ -100,7 +110,7 @@ export const handler = httpFunction(
             throw validationFailed([{ path: '/query/agent_id', message: 'required for the operator' }]);
           agentId = query.agent_id;
         }
-        const page = await s.bids.listForAgent(agentId, {
+        const page = await bids.listForAgent(agentId, {
           limit: query.limit,
           caller: callerOf(caller),
           ...(query.cursor && { cursor: query.cursor }),
@@ -109,24 +119,20 @@ export const handler = httpFunction(
         });
         return { status: 200, body: { bids: page.bids.map(presentBid), next_cursor: page.next_cursor } };
       },
-    }),
-    'GET /v1/bids/{id}': defineRoute({
-      handle: async ({ caller, params }) => {
+      'GET /v1/bids/{id}': async ({ caller, params }) => {
         const id = ownBidId(params);
-        const bid = await s.bids.get(id);
+        const bid = await bids.get(id);
         // Another agent's bid is indistinguishable from a missing one: existence must not leak.
         if (!bid || (caller.role === 'agent' && bid.agent_id !== caller.agent_id)) throw notFound(`Bid ${id}`);
         return { status: 200, body: presentBid(bid) };
       },
-    }),
-    'DELETE /v1/bids/{id}': defineRoute({
-      idempotency: 'optional',
-      handle: async ({ caller, params, events }) => {
-        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
-        const bid = await s.bids.cancel(ownBidId(params), caller.agent_id, events);
+      'DELETE /v1/bids/{id}': async ({ caller, params, events }) => {
+        const bid = await bids.cancel(ownBidId(params), caller.agent_id, events);
         return { status: 200, body: presentBid(bid) };
       },
-    }),
-  },
-  s,
-);
+    },
+    http,
+  );
+}
+
+export const handler = lazyHandler(() => makeHandler(withHttp(services())));

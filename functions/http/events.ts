@@ -5,39 +5,43 @@
  *
  * A published event is written as an outbox item with the agent's account lock, which numbers
  * it in the agent's sequence (`agent:<id>`) like every other event about the agent; it then
- * takes exactly the path of every system event: stream → bus → NATS and the event log. The log is therefore eventually consistent: an event shows up in
- * `GET /v1/events` once the pipeline has carried it (docs/pipeline.md, "Event log").
+ * takes exactly the path of every system event: stream → bus → NATS and the event log. The log
+ * is therefore eventually consistent: an event shows up in `GET /v1/events` once the pipeline
+ * has carried it (docs/pipeline.md, "Event log").
  */
+import type { Agents } from '#shared/adapters/dynamodb/agents';
+import type { TableRef } from '#shared/adapters/dynamodb/client';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
 import { EventLog } from '#shared/adapters/outbox-relay-event-log';
 import { services } from '#shared/adapters/services';
 import { forbidden } from '#shared/core/errors';
 import type { EventDraft } from '#shared/core/events';
-import { defineRoute, httpFunction } from '#shared/http/http-function';
-import { agentEventBody, deadLettersQuery, eventsQuery } from '#shared/http/openapi';
+import type { Runtime } from '#shared/core/ports';
+import type { HttpHandler } from '#shared/http/contract';
+import { withHttp } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
 
-const s = services();
-const eventLog = new EventLog(s.table, s.runtime.clock);
-const deadLetters = new DeadLetters(s.table, s.runtime.clock);
+export interface EventsDeps {
+  agents: Agents;
+  table: TableRef;
+  runtime: Pick<Runtime, 'clock'>;
+  http: HttpDeps;
+}
 
-export const handler = httpFunction(
-  'events',
-  {
-    'POST /v1/events': defineRoute({
-      body: agentEventBody,
-      idempotency: 'optional',
-      handle: async ({ caller, body, events }) => {
-        if (caller.role !== 'agent') throw new Error('unreachable: route is for agents');
+export function makeHandler({ agents, table, runtime, http }: EventsDeps): HttpHandler {
+  const eventLog = new EventLog(table, runtime.clock);
+  const deadLetters = new DeadLetters(table, runtime.clock);
+  return httpFunction(
+    'events',
+    {
+      'POST /v1/events': async ({ caller, body, events }) => {
         // `source` is fixed by the type (agent) and `agent_id` is the caller: neither comes from the body.
         const draft = { type: body.type, data: body.data } as EventDraft;
-        const envelope = await s.agents.publish(caller.agent_id, draft, events);
+        const envelope = await agents.publish(caller.agent_id, draft, events);
         return { status: 201, body: { event_id: envelope.event_id, sequence: envelope.sequence } };
       },
-    }),
-    'GET /v1/events': defineRoute({
-      query: eventsQuery,
-      handle: async ({ caller, query }) => {
+      'GET /v1/events': async ({ caller, query }) => {
         let agentId = query.agent_id;
         if (caller.role === 'agent') {
           if (agentId !== undefined && agentId !== caller.agent_id) {
@@ -52,14 +56,13 @@ export const handler = httpFunction(
         });
         return { status: 200, body: page };
       },
-    }),
-    'GET /v1/dead-letters': defineRoute({
-      query: deadLettersQuery,
-      handle: async ({ caller, query }) => ({
+      'GET /v1/dead-letters': async ({ caller, query }) => ({
         status: 200,
         body: await deadLetters.list({ ...query, caller: callerOf(caller) }),
       }),
-    }),
-  },
-  s,
-);
+    },
+    http,
+  );
+}
+
+export const handler = lazyHandler(() => makeHandler(withHttp(services())));

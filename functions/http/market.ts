@@ -1,36 +1,49 @@
 /**
  * Market API: prices with their bounds, capacity and utilization; price history; quotes.
  */
+import type { Market } from '#shared/adapters/dynamodb/market';
 import { services } from '#shared/adapters/services';
+import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
-import { capacityOf, floorCost, RESOURCES, referenceCost } from '#shared/core/resources';
+import type { Runtime } from '#shared/core/ports';
+import { capacityOf, floorCost, RESOURCES, type Resource, referenceCost } from '#shared/core/resources';
 import { roundAt } from '#shared/core/rounds';
-import { defineRoute, httpFunction } from '#shared/http/http-function';
+import type { HttpHandler } from '#shared/http/contract';
+import { withHttp } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
 import { checkedBundle } from '#shared/http/market-input';
-import { priceHistoryQuery, quoteBody } from '#shared/http/schemas';
 
-const s = services();
+export interface MarketDeps {
+  market: Market;
+  economy: EconomyConfig;
+  runtime: Pick<Runtime, 'clock'>;
+  http: HttpDeps;
+}
 
-export const handler = httpFunction(
-  'market',
-  {
-    'GET /v1/market': defineRoute({
-      handle: async () => {
-        const state = await s.market.state();
-        const capacity = capacityOf(s.economy);
-        const window = roundAt(s.runtime.clock.now(), s.economy.round_seconds);
+export function makeHandler({ market, economy, runtime, http }: MarketDeps): HttpHandler {
+  return httpFunction(
+    'market',
+    {
+      'GET /v1/market': async () => {
+        const state = await market.state();
+        const capacity = capacityOf(economy);
+        const window = roundAt(runtime.clock.now(), economy.round_seconds);
         const resources = Object.fromEntries(
           RESOURCES.map((r) => [
             r,
             {
               price: state.prices[r],
-              min_price: s.economy.prices[r].min_price,
-              max_price: s.economy.prices[r].max_price,
+              min_price: economy.prices[r].min_price,
+              max_price: economy.prices[r].max_price,
               capacity: capacity[r],
               utilization: state.utilization[r],
             },
           ]),
-        );
+          // One entry per resource, by construction.
+        ) as Record<
+          Resource,
+          { price: number; min_price: number; max_price: number; capacity: number; utilization: number }
+        >;
         return {
           status: 200,
           body: {
@@ -40,41 +53,37 @@ export const handler = httpFunction(
               closes_at: new Date(window.closes_at_ms).toISOString(),
             },
             next_clearing_at: new Date(window.closes_at_ms).toISOString(),
-            round_seconds: s.economy.round_seconds,
-            policy: s.economy.clearing.policy,
+            round_seconds: economy.round_seconds,
+            policy: economy.clearing.policy,
             last_round: state.last_round,
             resources,
           },
         };
       },
-    }),
-    'GET /v1/market/history': defineRoute({
-      query: priceHistoryQuery,
-      handle: async ({ query }) => {
-        const points = await s.market.history(query.resource, {
+      'GET /v1/market/history': async ({ query }) => {
+        const points = await market.history(query.resource, {
           limit: query.limit,
           ...(query.since && { sinceMs: Date.parse(query.since) }),
         });
         return { status: 200, body: { resource: query.resource, prices: points } };
       },
-    }),
-    'POST /v1/market/quote': defineRoute({
-      body: quoteBody,
-      handle: async ({ body }) => {
-        const bundle = checkedBundle(body.bundle, body.duration_seconds, s.economy);
-        const { prices } = await s.market.state();
+      'POST /v1/market/quote': async ({ body }) => {
+        const bundle = checkedBundle(body.bundle, body.duration_seconds, economy);
+        const { prices } = await market.state();
         return {
           status: 200,
           body: {
             bundle,
             duration_seconds: body.duration_seconds,
             reference_cost: formatCredits(referenceCost(bundle, body.duration_seconds, prices)),
-            floor_cost: formatCredits(floorCost(bundle, body.duration_seconds, s.economy)),
+            floor_cost: formatCredits(floorCost(bundle, body.duration_seconds, economy)),
             prices,
           },
         };
       },
-    }),
-  },
-  s,
-);
+    },
+    http,
+  );
+}
+
+export const handler = lazyHandler(() => makeHandler(withHttp(services())));

@@ -6,6 +6,9 @@
 export type ProblemCode =
   | 'validation_failed'
   | 'malformed_json'
+  | 'malformed_request'
+  | 'headers_too_large'
+  | 'request_timeout'
   | 'unsupported_media_type'
   | 'payload_too_large'
   | 'unauthorized'

@@ -20,3 +20,12 @@ export interface CallerContext {
 export type HttpEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<CallerContext>;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
 export type HttpHandler = (event: HttpEvent, context: Context) => Promise<APIGatewayProxyResultV2>;
+
+/**
+ * What the authorizer answers (API Gateway "simple responses"): always a context, so a
+ * request it lets through always names its caller (`anonymous` for a key it does not know).
+ */
+export interface AuthorizerResult {
+  isAuthorized: boolean;
+  context: CallerContext;
+}

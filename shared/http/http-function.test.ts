@@ -13,11 +13,12 @@ import type { Claim, IdempotencyStore, StoredResponse } from '../adapters/dynamo
 import { initTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DomainError, serviceUnavailable } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
-import { TokenBuckets } from '../core/token-bucket.ts';
+import type { AnyRouteHandler, ApiRequest } from './api.ts';
 import type { CallerContext, HttpEvent, HttpResult } from './contract.ts';
-import { type ApiRequest, type ApiResponse, defineRoute, httpFunction, MAX_BODY_BYTES } from './http-function.ts';
+import { httpFunction, httpStack } from './http-function.ts';
+import { MAX_BODY_BYTES } from './limits.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
-import { agentStateBody, pageQuery, registerAgentBody, transferBody } from './schemas.ts';
+import { InProcessRateLimiter } from './rate-limiter.ts';
 
 const AGENT_A = 'a_01JD0000000000000000000001';
 const AGENT_B = 'a_01JD0000000000000000000002';
@@ -88,30 +89,30 @@ function manualClock(): Clock & { advance(ms: number): void } {
   };
 }
 
-type Handle = (req: ApiRequest<unknown, unknown>) => Promise<ApiResponse>;
+type Handle = AnyRouteHandler;
 
-/** A function serving a few real routes with handlers that record their calls. */
-function setup(opts: { throttle?: TokenBuckets } = {}) {
+/** A stack serving a few real routes (of several functions) with handlers that record their calls. */
+function setup(opts: { limiter?: InProcessRateLimiter } = {}) {
   const store = new MemoryIdempotencyStore();
   const { logger, asLogger } = fakeLogger();
-  const calls: ApiRequest<unknown, unknown>[] = [];
+  const calls: ApiRequest[] = [];
   let behaviour: Handle = async (req) => ({ status: 201, body: { ok: true, body: req.body ?? null } });
   const handle: Handle = async (req) => {
     calls.push(req);
     return behaviour(req);
   };
   const routes = {
-    [TRANSFER]: defineRoute({ body: transferBody, idempotency: 'required', handle }),
-    'POST /v1/agents': defineRoute({ body: registerAgentBody, idempotency: 'optional', handle }),
-    'GET /v1/health': defineRoute({ handle }),
-    'GET /v1/agents/{id}': defineRoute({ handle }),
-    'GET /v1/agents/{id}/history': defineRoute({ query: pageQuery, handle }),
-    'PUT /v1/agents/{id}/state': defineRoute({ body: agentStateBody, handle }),
+    [TRANSFER]: handle,
+    'POST /v1/agents': handle,
+    'GET /v1/health': handle,
+    'GET /v1/agents/{id}': handle,
+    'GET /v1/agents/{id}/history': handle,
+    'PUT /v1/agents/{id}/state': handle,
   };
-  const fn = httpFunction('test', routes, {
+  const fn = httpStack('test', routes, {
     idempotency: store,
     logger: asLogger,
-    ...(opts.throttle && { throttle: opts.throttle }),
+    ...(opts.limiter && { throttle: { limiter: opts.limiter, windowSeconds: opts.limiter.windowSeconds } }),
   });
   return {
     invoke: async (event: HttpEvent) => (await fn(event, {} as Context)) as HttpResult,
@@ -220,12 +221,26 @@ function deferred<T>() {
 // ---------------------------------------------------------------------------------------------
 
 describe('building a function', () => {
+  const deps = () => ({ idempotency: new MemoryIdempotencyStore(), logger: fakeLogger().asLogger });
+  const ok = async () => ({ status: 200 as const, body: { status: 'ok' as const, version: '1', time: 'now' } });
+
   it('refuses a route that is not in the route table', () => {
-    const { asLogger } = fakeLogger();
-    const routes = { 'POST /v1/unheard-of': defineRoute({ handle: async () => ({ status: 200, body: {} }) }) };
-    expect(() => httpFunction('x', routes, { idempotency: new MemoryIdempotencyStore(), logger: asLogger })).toThrow(
-      /not in the route table/,
-    );
+    const routes = { 'POST /v1/unheard-of': async () => ({ status: 200, body: {} }) };
+    expect(() => httpStack('x', routes, deps())).toThrow(/not in the route table/);
+  });
+
+  it("refuses a function's handlers that miss one of its routes or serve another's", () => {
+    const missing = { 'GET /v1/health': ok } as unknown as Parameters<typeof httpFunction<'health'>>[1];
+    expect(() => httpFunction('health', missing, deps())).toThrow(/health: serves \[GET \/v1\/health\] but/);
+    const extra = { 'GET /v1/health': ok, 'GET /v1/openapi.json': ok, 'GET /v1/market': ok } as unknown as Parameters<
+      typeof httpFunction<'health'>
+    >[1];
+    expect(() => httpFunction('health', extra, deps())).toThrow(/GET \/v1\/market/);
+    const exact = {
+      'GET /v1/health': ok,
+      'GET /v1/openapi.json': async () => ({ status: 200 as const, body: { openapi: '3.1.0', paths: {} } }),
+    };
+    expect(() => httpFunction('health', exact, deps())).not.toThrow();
   });
 });
 
@@ -583,7 +598,7 @@ describe('request context for events', () => {
 describe('throttling', () => {
   it('answers 429 with Retry-After once a caller has used its burst, per caller', async () => {
     const clock = manualClock();
-    const t = setup({ throttle: new TokenBuckets({ ratePerSecond: 1, burst: 2 }, clock) });
+    const t = setup({ limiter: new InProcessRateLimiter({ ratePerSecond: 1, burst: 2 }, clock) });
     expect((await t.invoke(transferEvent())).statusCode).toBe(201);
     expect((await t.invoke(transferEvent())).statusCode).toBe(201);
     const throttled = await t.invoke(transferEvent());
@@ -600,9 +615,83 @@ describe('throttling', () => {
 
   it('throttles before reading the body', async () => {
     const clock = manualClock();
-    const t = setup({ throttle: new TokenBuckets({ ratePerSecond: 1, burst: 1 }, clock) });
+    const t = setup({ limiter: new InProcessRateLimiter({ ratePerSecond: 1, burst: 1 }, clock) });
     await t.invoke(transferEvent());
     problem(await t.invoke(transferEvent({ body: '{oops' })), 429);
+  });
+});
+
+describe('rate limit headers', () => {
+  it('sets RateLimit and RateLimit-Policy on every answer of a throttled route, the 429 and replays included', async () => {
+    const clock = manualClock();
+    const t = setup({ limiter: new InProcessRateLimiter({ ratePerSecond: 2, burst: 3 }, clock) });
+    const headers = { 'idempotency-key': 'k-limits' };
+    const first = await t.invoke(transferEvent({ headers }));
+    expect(first.headers).toMatchObject({ ratelimit: '"default";r=2;t=1', 'ratelimit-policy': '"default";q=3;w=2' });
+    const replay = await t.invoke(transferEvent({ headers }));
+    expect(replay.headers).toMatchObject({ 'idempotent-replayed': 'true', ratelimit: '"default";r=1;t=1' });
+    const refused = await t.invoke(transferEvent({ body: '{oops' }));
+    expect(refused.headers).toMatchObject({ ratelimit: '"default";r=0;t=2' });
+    const throttled = await t.invoke(transferEvent());
+    problem(throttled, 429, 'too_many_requests');
+    expect(throttled.headers).toMatchObject({
+      'retry-after': '1',
+      ratelimit: '"default";r=0;t=2',
+      'ratelimit-policy': '"default";q=3;w=2',
+    });
+  });
+
+  it('leaves public routes without them', async () => {
+    const t = setup({ limiter: new InProcessRateLimiter({ ratePerSecond: 1, burst: 1 }, manualClock()) });
+    t.respond(async () => ({ status: 200, body: {} }));
+    for (let i = 0; i < 3; i++) {
+      const res = await t.invoke(httpEvent('GET /v1/health', { caller: null }));
+      expect(res.statusCode).toBe(200);
+      expect(res.headers).not.toHaveProperty('ratelimit');
+    }
+  });
+});
+
+describe('headers that must have one value', () => {
+  // Node and API Gateway join repeated header lines with commas: running `k1,k2` under that
+  // joined key would let a later retry with `k1` alone run (and pay) again.
+  it('refuses an Idempotency-Key with more than one value, claiming nothing', async () => {
+    const t = setup();
+    const doc = problem(
+      await t.invoke(transferEvent({ headers: { 'idempotency-key': 'k1,k2' } })),
+      400,
+      'validation_failed',
+    );
+    expect(doc.errors).toEqual([{ path: '/headers/idempotency-key', message: expect.stringMatching(/once/) }]);
+    expect(t.store.calls.begin).toBe(0);
+    expect(t.calls).toHaveLength(0);
+    expect((await t.invoke(transferEvent({ headers: { 'idempotency-key': 'k1' } }))).statusCode).toBe(201);
+  });
+
+  it('refuses an X-Scenario-Id with more than one value', async () => {
+    const t = setup();
+    const doc = problem(
+      await t.invoke(transferEvent({ headers: { 'x-scenario-id': 'er_001,er_002' } })),
+      400,
+      'validation_failed',
+    );
+    expect(doc.errors?.[0]?.path).toBe('/headers/x-scenario-id');
+    expect(t.calls).toHaveLength(0);
+  });
+});
+
+describe('deeply nested bodies', () => {
+  it('answers 400 naming the path, before parsing, instead of recursing into them', async () => {
+    const t = setup();
+    const deep = `${'['.repeat(4_100)}${']'.repeat(4_100)}`;
+    const doc = problem(
+      await t.invoke(transferEvent({ body: `{"to_agent_id":"${AGENT_B}","amount":1,"memo":${deep}}` })),
+      400,
+      'validation_failed',
+    );
+    expect(doc.errors?.[0]?.path).toMatch(/^\/memo(\/0)+$/);
+    expect(doc.errors?.[0]?.message).toMatch(/deeper than 24 levels/);
+    expect(t.calls).toHaveLength(0);
   });
 });
 

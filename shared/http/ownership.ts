@@ -2,7 +2,7 @@
  * Resource ownership: an agent acts only on its own account; the operator reads everything.
  */
 import { forbidden } from '../core/errors.ts';
-import type { Caller } from './http-function.ts';
+import type { Caller } from './api.ts';
 
 export function assertSelfOrOperator(caller: Caller, agentId: string): void {
   if (caller.role === 'operator') return;

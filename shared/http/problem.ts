@@ -10,6 +10,9 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const TITLES: Record<ProblemCode, string> = {
   validation_failed: 'Validation failed',
   malformed_json: 'Malformed JSON',
+  malformed_request: 'Malformed request',
+  headers_too_large: 'Request headers too large',
+  request_timeout: 'Request timeout',
   unsupported_media_type: 'Unsupported media type',
   payload_too_large: 'Payload too large',
   unauthorized: 'Unauthorized',
@@ -34,6 +37,9 @@ const TITLES: Record<ProblemCode, string> = {
   internal_error: 'Internal error',
 };
 
+/** Every problem code, for the OpenAPI `Problem` schema. */
+export const PROBLEM_CODES = Object.keys(TITLES) as ProblemCode[];
+
 export interface ProblemDocument {
   type: string;
   title: string;
@@ -45,7 +51,7 @@ export interface ProblemDocument {
   [extension: string]: unknown;
 }
 
-/** Stable `type` URIs, one per code, documented in docs/api.md. */
+/** Stable `type` URIs, one per code. */
 export const problemType = (code: ProblemCode) => `https://syntropism.dev/problems/${code.replaceAll('_', '-')}`;
 
 export function problemOf(error: unknown, traceId?: string): ProblemDocument {
@@ -71,12 +77,17 @@ export function problemOf(error: unknown, traceId?: string): ProblemDocument {
   };
 }
 
-export function problemResponse(error: unknown, traceId?: string): HttpResult {
+/**
+ * The one renderer of errors as HTTP answers, used by the Lambda stack and the local server
+ * alike. `headers` are added to the answer (such as `allow` on a 405).
+ */
+export function problemResponse(error: unknown, traceId?: string, headers: Record<string, string> = {}): HttpResult {
   const doc = problemOf(error, traceId);
   const retryAfter = error instanceof DomainError ? error.retryAfter : undefined;
   return {
     statusCode: doc.status,
     headers: {
+      ...headers,
       'content-type': PROBLEM_CONTENT_TYPE,
       ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }),
     },

@@ -1,11 +1,43 @@
 /**
- * The route table: every HTTP route, the function that serves it and who may call it.
- * The CDK stack creates API Gateway routes from it and the local server dispatches with it,
- * so the two can never disagree.
+ * The route table: the single record of every HTTP route. Each entry says who may call it,
+ * the function serving it, the schemas of its body, query and responses, its idempotency and
+ * the headers it documents. The CDK stack creates API Gateway routes from it, the local server
+ * dispatches with it, the handlers' request and response types derive from it, and so does the
+ * OpenAPI document: none of them can disagree with another.
  */
+import type { z } from 'zod';
+import * as res from './responses.ts';
+import {
+  agentEventBody,
+  agentStateBody,
+  deadLettersQuery,
+  eventsQuery,
+  listBidsQuery,
+  pageQuery,
+  placeBidBody,
+  priceHistoryQuery,
+  quoteBody,
+  registerAgentBody,
+  transferBody,
+} from './schemas.ts';
 
 /** Who may call a route. `public` routes skip the authorizer. */
 export type Access = 'public' | 'authenticated' | 'agent' | 'operator';
+
+/**
+ * `required`: a request without `Idempotency-Key` is refused. `optional`: a key is honoured when
+ * given. `none`: the header is ignored (reads).
+ */
+export type IdempotencyMode = 'required' | 'optional' | 'none';
+
+export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events'] as const;
+export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
+
+/** A response header a route documents beyond those the HTTP stack adds to every answer. */
+export interface HeaderDoc {
+  description: string;
+  schema: Record<string, unknown>;
+}
 
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -14,34 +46,250 @@ export interface RouteSpec {
   /** Name of the function under `functions/http/<fn>.ts`. */
   fn: HttpFunction;
   access: Access;
+  summary: string;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  idempotency: IdempotencyMode;
+  /**
+   * Top-level body fields never stored with the idempotent response (secrets shown once, such
+   * as a new agent's `api_key`): a replay answers without them.
+   */
+  notStored?: readonly string[];
+  /** Success statuses and the schema of each one's body. */
+  responses: Readonly<Record<number, z.ZodType>>;
+  headers?: Readonly<Record<string, HeaderDoc>>;
 }
 
-export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events'] as const;
-export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
+export const ROUTES = [
+  {
+    method: 'GET',
+    path: '/v1/health',
+    fn: 'health',
+    access: 'public',
+    summary: 'Liveness and version',
+    idempotency: 'none',
+    responses: { 200: res.healthResponse },
+  },
+  {
+    method: 'GET',
+    path: '/v1/openapi.json',
+    fn: 'health',
+    access: 'public',
+    summary: 'This document',
+    idempotency: 'none',
+    responses: { 200: res.openApiResponse },
+  },
+  {
+    method: 'POST',
+    path: '/v1/agents',
+    fn: 'agents',
+    access: 'operator',
+    summary: 'Register an agent with an initial grant (minted); returns its API key once',
+    body: registerAgentBody,
+    idempotency: 'optional',
+    // The key is shown once and kept only as a hash: a replayed registration answers without it.
+    notStored: ['api_key'],
+    responses: { 201: res.agentRegistered },
+  },
+  {
+    method: 'GET',
+    path: '/v1/agents',
+    fn: 'agents',
+    access: 'operator',
+    summary: 'List agents',
+    query: pageQuery,
+    idempotency: 'none',
+    responses: { 200: res.agentList },
+  },
+  {
+    method: 'GET',
+    path: '/v1/agents/{id}',
+    fn: 'agents',
+    access: 'authenticated',
+    summary: 'Profile: state, balance, totals, lineage',
+    idempotency: 'none',
+    responses: { 200: res.agentProfile },
+  },
+  {
+    method: 'GET',
+    path: '/v1/agents/{id}/balance',
+    fn: 'agents',
+    access: 'authenticated',
+    summary: 'Balance (emits balance_queried)',
+    idempotency: 'none',
+    responses: { 200: res.agentBalance },
+  },
+  {
+    method: 'GET',
+    path: '/v1/agents/{id}/history',
+    fn: 'agents',
+    access: 'authenticated',
+    summary: 'Ledger entries, newest first',
+    query: pageQuery,
+    idempotency: 'none',
+    responses: { 200: res.agentHistory },
+  },
+  {
+    method: 'PUT',
+    path: '/v1/agents/{id}/state',
+    fn: 'agents',
+    access: 'agent',
+    summary: 'Go dormant or wake up (voluntary)',
+    body: agentStateBody,
+    idempotency: 'optional',
+    responses: { 200: res.agentProfile },
+  },
+  {
+    method: 'POST',
+    path: '/v1/transfers',
+    fn: 'transfers',
+    access: 'agent',
+    summary: 'Transfer credits to another agent',
+    body: transferBody,
+    idempotency: 'required',
+    responses: { 201: res.transferMade },
+  },
+  {
+    method: 'POST',
+    path: '/v1/bids',
+    fn: 'bids',
+    access: 'agent',
+    summary: 'Place an all-or-nothing bundle bid in the open round; its amount is escrowed',
+    body: placeBidBody,
+    idempotency: 'required',
+    responses: { 201: res.bidPlaced },
+  },
+  {
+    method: 'GET',
+    path: '/v1/bids',
+    fn: 'bids',
+    access: 'authenticated',
+    summary: "The caller's bids (operator: ?agent_id=)",
+    query: listBidsQuery,
+    idempotency: 'none',
+    responses: { 200: res.bidList },
+  },
+  {
+    method: 'GET',
+    path: '/v1/bids/{id}',
+    fn: 'bids',
+    access: 'authenticated',
+    summary: 'A bid and its status',
+    idempotency: 'none',
+    responses: { 200: res.bid },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/bids/{id}',
+    fn: 'bids',
+    access: 'agent',
+    summary: 'Cancel a pending bid (escrow refunded)',
+    idempotency: 'optional',
+    responses: { 200: res.bid },
+  },
+  {
+    method: 'GET',
+    path: '/v1/rounds/{round}',
+    fn: 'rounds',
+    access: 'authenticated',
+    summary: "A round's state and statistics",
+    idempotency: 'none',
+    responses: { 200: res.roundState },
+  },
+  {
+    method: 'POST',
+    path: '/v1/rounds/clear',
+    fn: 'rounds',
+    access: 'operator',
+    summary: 'Clear every due round now',
+    idempotency: 'optional',
+    responses: { 200: res.roundsCleared },
+  },
+  {
+    method: 'GET',
+    path: '/v1/market',
+    fn: 'market',
+    access: 'authenticated',
+    summary: 'Prices, bounds, capacity, utilization, open round',
+    idempotency: 'none',
+    responses: { 200: res.marketState },
+  },
+  {
+    method: 'GET',
+    path: '/v1/market/history',
+    fn: 'market',
+    access: 'authenticated',
+    summary: 'Price series of a resource',
+    query: priceHistoryQuery,
+    idempotency: 'none',
+    responses: { 200: res.priceHistory },
+  },
+  {
+    method: 'POST',
+    path: '/v1/market/quote',
+    fn: 'market',
+    access: 'authenticated',
+    summary: 'Reference and floor cost of a bundle',
+    body: quoteBody,
+    idempotency: 'none',
+    responses: { 200: res.quote },
+  },
+  {
+    method: 'POST',
+    path: '/v1/events',
+    fn: 'events',
+    access: 'agent',
+    summary: 'Publish an agent event (reasoning, tool calls, reflection, code changes)',
+    body: agentEventBody,
+    idempotency: 'optional',
+    responses: { 201: res.eventPublished },
+  },
+  {
+    method: 'GET',
+    path: '/v1/events',
+    fn: 'events',
+    access: 'authenticated',
+    summary: 'The event log in id order: own events for agents, all for the operator',
+    query: eventsQuery,
+    idempotency: 'none',
+    responses: { 200: res.eventPage },
+  },
+  {
+    method: 'GET',
+    path: '/v1/dead-letters',
+    fn: 'events',
+    access: 'operator',
+    summary: 'Bus events a pipeline target gave up on, newest first',
+    query: deadLettersQuery,
+    idempotency: 'none',
+    responses: { 200: res.deadLetterPage },
+  },
+] as const satisfies readonly RouteSpec[];
 
-export const ROUTES: readonly RouteSpec[] = [
-  { method: 'GET', path: '/v1/health', fn: 'health', access: 'public' },
-  { method: 'GET', path: '/v1/openapi.json', fn: 'health', access: 'public' },
-  { method: 'POST', path: '/v1/agents', fn: 'agents', access: 'operator' },
-  { method: 'GET', path: '/v1/agents', fn: 'agents', access: 'operator' },
-  { method: 'GET', path: '/v1/agents/{id}', fn: 'agents', access: 'authenticated' },
-  { method: 'GET', path: '/v1/agents/{id}/balance', fn: 'agents', access: 'authenticated' },
-  { method: 'GET', path: '/v1/agents/{id}/history', fn: 'agents', access: 'authenticated' },
-  { method: 'PUT', path: '/v1/agents/{id}/state', fn: 'agents', access: 'agent' },
-  { method: 'POST', path: '/v1/transfers', fn: 'transfers', access: 'agent' },
-  { method: 'POST', path: '/v1/bids', fn: 'bids', access: 'agent' },
-  { method: 'GET', path: '/v1/bids', fn: 'bids', access: 'authenticated' },
-  { method: 'GET', path: '/v1/bids/{id}', fn: 'bids', access: 'authenticated' },
-  { method: 'DELETE', path: '/v1/bids/{id}', fn: 'bids', access: 'agent' },
-  { method: 'GET', path: '/v1/rounds/{round}', fn: 'rounds', access: 'authenticated' },
-  { method: 'POST', path: '/v1/rounds/clear', fn: 'rounds', access: 'operator' },
-  { method: 'GET', path: '/v1/market', fn: 'market', access: 'authenticated' },
-  { method: 'GET', path: '/v1/market/history', fn: 'market', access: 'authenticated' },
-  { method: 'POST', path: '/v1/market/quote', fn: 'market', access: 'authenticated' },
-  { method: 'POST', path: '/v1/events', fn: 'events', access: 'agent' },
-  { method: 'GET', path: '/v1/events', fn: 'events', access: 'authenticated' },
-  { method: 'GET', path: '/v1/dead-letters', fn: 'events', access: 'operator' },
-];
+type AnyRoute = (typeof ROUTES)[number];
+type KeyOf<S> = S extends { method: infer M extends string; path: infer P extends string } ? `${M} ${P}` : never;
 
-/** `GET /v1/agents/{id}` — the API Gateway v2 `routeKey` of a route. */
+/** `GET /v1/agents/{id}`: the API Gateway v2 `routeKey` of a route. */
+export type RouteKey = KeyOf<AnyRoute>;
+/** The spec of one route, with its literal types (access, schemas, statuses). */
+export type SpecOf<K extends RouteKey> = AnyRoute extends infer S
+  ? S extends unknown
+    ? KeyOf<S> extends K
+      ? S
+      : never
+    : never
+  : never;
+/** The routes a function serves. */
+export type RouteKeyOf<F extends HttpFunction> = {
+  [K in RouteKey]: SpecOf<K>['fn'] extends F ? K : never;
+}[RouteKey];
+
 export const routeKey = (r: Pick<RouteSpec, 'method' | 'path'>) => `${r.method} ${r.path}`;
+
+const BY_KEY: ReadonlyMap<string, RouteSpec> = new Map(ROUTES.map((r) => [routeKey(r), r]));
+
+/** The spec of a `routeKey`, if the table has it. */
+export const routeSpec = (key: string): RouteSpec | undefined => BY_KEY.get(key);
+
+/** The route keys a function serves, in table order. */
+export const routeKeysOf = (fn: HttpFunction): string[] => ROUTES.filter((r) => r.fn === fn).map(routeKey);

@@ -3,7 +3,9 @@
  * validate with them and the OpenAPI document is generated from them.
  */
 import { z } from 'zod';
+import { AGENT_EVENT_TYPES, EVENT_TYPES, type EventType } from '../core/events.ts';
 import { MoneyError, parseCredits } from '../core/money.ts';
+import { RULES } from '../rules.ts';
 
 /** Credits on the wire → integer micro-credits; rejects > 6 decimals, NaN, > 1e9, negatives. */
 export const credits = (opts: { allowZero?: boolean } = {}) =>
@@ -101,5 +103,46 @@ export const priceHistoryQuery = z
     resource: z.enum(['cpu', 'memory', 'tokens', 'attention']),
     since: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
+  })
+  .strict();
+
+// ---------------------------------------------------------------------------------------------
+// Event log and dead-letter routes (POST/GET /v1/events, GET /v1/dead-letters)
+
+const eventOptions = AGENT_EVENT_TYPES.map((type) =>
+  z.object({ type: z.literal(type), data: EVENT_TYPES[type].data }).strict(),
+);
+
+/** Body of POST /v1/events: an agent event type and its data; `source` and `agent_id` come from the caller. */
+export const agentEventBody = z.discriminatedUnion(
+  'type',
+  eventOptions as [(typeof eventOptions)[number], ...(typeof eventOptions)[number][]],
+);
+
+/** An event id as the system makes them: `ev_` and a ULID. */
+export const eventId = z.string().regex(/^ev_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be an event id (ev_ followed by a ULID)');
+
+export const eventsQuery = z
+  .object({
+    /** Exclusive: only events with a greater (later) id. */
+    after: eventId.optional(),
+    type: z.enum(Object.keys(EVENT_TYPES) as [EventType, ...EventType[]]).optional(),
+    agent_id: agentId.optional(),
+    scenario_id: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+      .optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+const ruleTargets = [...new Set(RULES.map((r) => r.target))] as [string, ...string[]];
+
+export const deadLettersQuery = z
+  .object({
+    target: z.enum(ruleTargets).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
   })
   .strict();

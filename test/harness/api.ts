@@ -4,8 +4,10 @@
  * ledger audit runs after every test of a file that uses it.
  */
 import { afterAll, beforeAll, expect } from 'vitest';
-import { closeHttpServer, createHttpServer, listen, loadHandlers } from '#local/http-server';
+import { httpFunctions } from '#local/http-functions';
+import { closeHttpServer, createHttpServer, listen } from '#local/http-server';
 import { auditLedger, scanKinds } from '#shared/adapters/dynamodb/audit';
+import { services } from '#shared/adapters/services';
 import {
   applyHandlerEnv,
   auditAfterEach,
@@ -57,11 +59,10 @@ export function useApi(prefix: string): ApiHarness {
     process.env.RATE_LIMIT_PER_SECOND ??= '100000';
     process.env.RATE_LIMIT_BURST ??= '100000';
     process.env.LOG_LEVEL = 'SILENT';
-    const loaded = await loadHandlers();
-    if (loaded.missing.length) throw new Error(`missing handlers: ${loaded.missing.join(', ')}`);
+    const loaded = httpFunctions(services());
     server = createHttpServer({
       handlers: loaded.handlers,
-      ...(loaded.authorizer && { authorizer: loaded.authorizer }),
+      authorizer: loaded.authorizer,
     });
     const port = await listen(server, 0);
     url = `http://127.0.0.1:${port}`;

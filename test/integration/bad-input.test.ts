@@ -6,6 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_JSON_DEPTH } from '#shared/http/limits';
 import { useApi } from '../harness/api.ts';
 
 const api = useApi('bad-input');
@@ -143,5 +144,33 @@ describe('malformed requests change nothing', () => {
     );
     expect(await api.snapshot(['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'outbox'])).toBe(before);
     await api.expectAuditClean();
+  });
+});
+
+describe('deeply nested JSON', () => {
+  const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+  const reflection = (depth: number) =>
+    `{"type":"reflection","data":{"trigger":"t","outcome_assessment":"o","metrics":${nested(depth)}}}`;
+
+  // 4 100 nested arrays (9 KB) passed validation and overflowed the stack in the outbox
+  // serializer: a 500 where the request is simply invalid.
+  it('an agent event nesting 4 100 arrays is a 400 naming the path, and writes nothing', async () => {
+    const self = await api.agent('nester', 1);
+    const before = await api.snapshot(['account', 'agent', 'outbox']);
+    const res = await api.call('POST', '/v1/events', { key: self.key, raw: reflection(4_100) });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ path: expect.stringMatching(/^\/data\/metrics(\/0)+$/) }],
+    });
+    expect(await api.snapshot(['account', 'agent', 'outbox'])).toBe(before);
+  });
+
+  it('the deepest body the bound admits is stored (DynamoDB nests at most 32 levels)', async () => {
+    const self = await api.agent('nester-max', 1);
+    const res = await api.call('POST', '/v1/events', { key: self.key, raw: reflection(MAX_JSON_DEPTH - 2) });
+    expect(res.status, res.text).toBe(201);
+    const over = await api.call('POST', '/v1/events', { key: self.key, raw: reflection(MAX_JSON_DEPTH - 1) });
+    expect(over.status, over.text).toBe(400);
   });
 });

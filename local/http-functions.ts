@@ -1,0 +1,40 @@
+/**
+ * Every HTTP handler and the authorizer of the API, built from one `Services` composition by
+ * each function's own `makeHandler` (the very code each Lambda runs): what the local server
+ * serves. All handlers share the composition's HTTP dependencies, so one caller's rate limit
+ * holds across the API as it would for one Lambda container.
+ */
+import { makeAuthorizer } from '#functions/authorizer';
+import { makeHandler as agents } from '#functions/http/agents';
+import { makeHandler as bids } from '#functions/http/bids';
+import { makeHandler as events } from '#functions/http/events';
+import { makeHandler as health } from '#functions/http/health';
+import { makeHandler as market } from '#functions/http/market';
+import { makeHandler as rounds } from '#functions/http/rounds';
+import { makeHandler as transfers } from '#functions/http/transfers';
+import type { Services } from '#shared/adapters/services';
+import type { HttpHandler } from '#shared/http/contract';
+import { withHttp } from '#shared/http/http-deps';
+import type { HttpFunction } from '#shared/http/routes';
+import type { Authorizer } from './http-server.ts';
+
+export interface HttpFunctions {
+  handlers: Record<HttpFunction, HttpHandler>;
+  authorizer: Authorizer;
+}
+
+export function httpFunctions(s: Services): HttpFunctions {
+  const deps = withHttp(s);
+  return {
+    handlers: {
+      health: health(deps),
+      agents: agents(deps),
+      transfers: transfers(deps),
+      bids: bids(deps),
+      rounds: rounds(deps),
+      market: market(deps),
+      events: events(deps),
+    },
+    authorizer: makeAuthorizer(s),
+  };
+}
