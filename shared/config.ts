@@ -26,6 +26,11 @@ const envSchema = z.object({
   /** Per-caller request throttling (token bucket per container). */
   RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(50),
   RATE_LIMIT_BURST: z.coerce.number().int().positive().default(100),
+  /**
+   * Where callers' buckets live: `table` (one item per caller in the table, so the limit holds
+   * across every container and process) or `process` (in memory, per process: one-process use).
+   */
+  RATE_LIMIT_STORE: z.enum(['table', 'process']).default('table'),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   SERVICE_VERSION: z.string().default('0.1.0'),
