@@ -1,5 +1,5 @@
 /**
- * The AWS side of the event pipeline (docs: spec 04-events): table stream → EventBridge Pipe
+ * The AWS side of the event pipeline (docs/pipeline.md): table stream → EventBridge Pipe
  * (outbox inserts only, enriched by `outbox-relay`) → the custom bus → one rule per entry of the
  * shared `RULES` → targets, plus the archive for replay. The local stack applies the very same
  * `RULES`, so the two cannot route differently.

@@ -20,7 +20,7 @@ import {
 
 const TYPES = Object.keys(EVENT_TYPES) as EventType[];
 
-/** The taxonomy of 04-events.md: source, component and the `data` fields it names ("at least these"). */
+/** The event taxonomy of the specification (docs/events.md renders it): source, component and the `data` fields it names ("at least these"). */
 const SPEC: Record<string, { source: string; component: string; fields: string[] }> = {
   credits_transferred: {
     source: 'system',
@@ -120,7 +120,7 @@ describe('taxonomy', () => {
     expect(TYPES).toEqual(expect.arrayContaining(SPEC_TYPES));
   });
 
-  // human_reward_issued is listed under "System, economy" in 04-events.md; it is checked on its
+  // human_reward_issued is listed under "System, economy" in the taxonomy; it is checked on its
   // own below.
   it.each(SPEC_TYPES.filter((t) => t !== 'human_reward_issued'))(
     '%s has the source and component of the spec',
@@ -132,7 +132,7 @@ describe('taxonomy', () => {
     },
   );
 
-  // 04-events.md lists human_reward_issued under "System, economy", next to the other ledger
+  // The taxonomy lists human_reward_issued under "System, economy", next to the other ledger
   // events, but the code files it under `attention`: its NATS subject is
   // syntropism.system.attention.human_reward_issued instead of syntropism.system.economy.….
   it('human_reward_issued is an economy event, as the spec lists it', () => {
