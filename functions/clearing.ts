@@ -2,23 +2,64 @@
  * The scheduled clearing job (EventBridge Scheduler on AWS, a timer in the local stack): clears
  * every round whose window has closed, catching up after downtime.
  */
-import { services } from '#shared/adapters/services';
-import { currentTraceContext, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Clearing } from '#shared/adapters/dynamodb/clearing';
+import { lazyHandler } from '#shared/adapters/lazy-handler';
+import {
+  economyOf,
+  ledgerBaseOf,
+  loggerOf,
+  marketStoresOf,
+  type TableConfig,
+  tableOf,
+  txRunnerOf,
+} from '#shared/adapters/services';
+import { currentTraceContext, flushTelemetry, initTelemetryFrom, tracer } from '#shared/adapters/telemetry/tracing';
+import { type Config, loadConfig } from '#shared/config';
+import { systemRuntime } from '#shared/core/ports';
 
-const s = services();
+export interface ClearingDeps {
+  clearing: Pick<Clearing, 'clearDue'>;
+  logger: Pick<Logger, 'info'>;
+}
 
-export const handler = async (): Promise<{ cleared: number; rounds: string[] }> => {
-  return tracer().startActiveSpan('clearing', async (span) => {
-    try {
-      // auction_cleared (and the price update after it) continue this run's trace; each bid's
-      // outcome continues the trace of the request that placed it.
-      const trace = currentTraceContext();
-      const summaries = await s.clearing.clearDue(trace ? { trace } : {});
-      for (const r of summaries) s.logger.info('round cleared', { ...r });
-      return { cleared: summaries.length, rounds: summaries.map((r) => r.round) };
-    } finally {
-      span.end();
-      await flushTelemetry();
-    }
-  });
-};
+export interface ClearingResult {
+  cleared: number;
+  rounds: string[];
+}
+
+export function makeHandler(deps: ClearingDeps): () => Promise<ClearingResult> {
+  return () =>
+    tracer().startActiveSpan('clearing', async (span) => {
+      try {
+        // auction_cleared (and the price update after it) continue this run's trace; each bid's
+        // outcome continues the trace of the request that placed it.
+        const trace = currentTraceContext();
+        const summaries = await deps.clearing.clearDue(trace ? { trace } : {});
+        for (const r of summaries) deps.logger.info('round cleared', { ...r });
+        return { cleared: summaries.length, rounds: summaries.map((r) => r.round) };
+      } finally {
+        span.end();
+        await flushTelemetry();
+      }
+    });
+}
+
+/** Clearing reads and writes every market store: all of them, on one table and runner. */
+export function clearingDepsOf(
+  config: TableConfig &
+    Pick<Config, 'TX_MAX_ATTEMPTS' | 'SYNTROPISM_ECONOMY' | 'LEDGER_SHARDS' | 'ROUND_BID_SHARDS' | 'LOG_LEVEL'>,
+): ClearingDeps {
+  const runtime = systemRuntime();
+  const table = tableOf(config);
+  const economy = economyOf(config);
+  const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economy);
+  const { clearing } = marketStoresOf(base, config, economy);
+  return { clearing, logger: loggerOf(config) };
+}
+
+export const handler = lazyHandler(() => {
+  const config = loadConfig(process.env);
+  initTelemetryFrom(config, 'syntropism');
+  return makeHandler(clearingDepsOf(config));
+});

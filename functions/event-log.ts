@@ -4,18 +4,36 @@
  * harmless; poison events throw after the valid ones are stored, so they reach the DLQ.
  */
 import type { EventBridgeEvent } from 'aws-lambda';
+import { appendBusDetail, EventLog } from '#shared/adapters/dynamodb/event-log';
+import { lazyHandler } from '#shared/adapters/lazy-handler';
 import type { BusDetail } from '#shared/adapters/outbox-relay';
-import { appendBusDetail, EventLog } from '#shared/adapters/outbox-relay-event-log';
-import { services } from '#shared/adapters/services';
-import { flushTelemetry } from '#shared/adapters/telemetry/tracing';
+import { type TableConfig, tableOf } from '#shared/adapters/services';
+import { flushTelemetry, initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
+import { loadConfig } from '#shared/config';
+import { systemClock } from '#shared/core/ports';
 
-const s = services();
-const log = new EventLog(s.table, s.runtime.clock);
+export interface EventLogDeps {
+  log: EventLog;
+}
 
-export const handler = async (event: EventBridgeEvent<string, BusDetail>): Promise<{ appended: number }> => {
-  try {
-    return { appended: await appendBusDetail(log, event.detail) };
-  } finally {
-    await flushTelemetry();
-  }
-};
+export function makeHandler(
+  deps: EventLogDeps,
+): (event: EventBridgeEvent<string, BusDetail>) => Promise<{ appended: number }> {
+  return async (event) => {
+    try {
+      return { appended: await appendBusDetail(deps.log, event.detail) };
+    } finally {
+      await flushTelemetry();
+    }
+  };
+}
+
+export function eventLogDepsOf(config: TableConfig): EventLogDeps {
+  return { log: new EventLog(tableOf(config), systemClock) };
+}
+
+export const handler = lazyHandler(() => {
+  const config = loadConfig(process.env);
+  initTelemetryFrom(config, 'syntropism');
+  return makeHandler(eventLogDepsOf(config));
+});

@@ -15,61 +15,83 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { SpanKind } from '@opentelemetry/api';
 import type { EventBridgeEvent } from 'aws-lambda';
-import { makeDocumentClient } from '#shared/adapters/dynamodb/client';
+import { type DeadLetterSink, DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
+import { lazyHandler } from '#shared/adapters/lazy-handler';
 import { bridgeBusDetail, NatsBridge } from '#shared/adapters/nats/bridge';
 import { NatsConnector } from '#shared/adapters/nats/connection';
 import { errorMessage, PoisonEventError } from '#shared/adapters/nats/errors';
 import { natsSettingsProvider } from '#shared/adapters/nats/settings';
 import type { BusDetail, BusEvent } from '#shared/adapters/outbox-relay';
-import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
-import { flushTelemetry, initTelemetry, recordError, tracer } from '#shared/adapters/telemetry/tracing';
-import { loadConfig } from '#shared/config';
+import { type TableConfig, tableOf } from '#shared/adapters/services';
+import { flushTelemetry, initTelemetryFrom, recordError, tracer } from '#shared/adapters/telemetry/tracing';
+import { type Config, loadConfig } from '#shared/config';
 import { systemClock } from '#shared/core/ports';
 
-const config = loadConfig();
-initTelemetry({
-  serviceName: 'syntropism-nats-bridge',
-  serviceVersion: config.SERVICE_VERSION,
-  ...(config.OTEL_EXPORTER_OTLP_ENDPOINT && { otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT }),
-});
-const logger = new Logger({ serviceName: 'syntropism', logLevel: config.LOG_LEVEL });
-const bridge = new NatsBridge({
-  connector: new NatsConnector({ settings: natsSettingsProvider(config), name: 'nats-bridge' }),
-});
-const deadLetters = new DeadLetters({ doc: makeDocumentClient(config), tableName: config.TABLE_NAME }, systemClock);
+export interface NatsBridgeDeps {
+  bridge: Pick<NatsBridge, 'publish'>;
+  deadLetters: DeadLetterSink;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+}
 
-export const handler = async (
-  event: EventBridgeEvent<string, BusDetail>,
-): Promise<{ published: number; duplicates: number }> =>
-  tracer().startActiveSpan(
-    'nats-bridge',
-    { kind: SpanKind.CONSUMER, attributes: { 'faas.name': 'nats-bridge', 'messaging.message.id': event.id } },
-    async (span) => {
-      try {
-        const report = await bridgeBusDetail(bridge, event.detail);
-        const duplicates = report.acks.filter((a) => a.duplicate).length;
-        logger.info('published', { outbox_id: event.detail.outbox_id, published: report.acks.length, duplicates });
-        return { published: report.acks.length, duplicates };
-      } catch (error) {
-        recordError(span, error);
-        if (error instanceof PoisonEventError) {
-          logger.error('poison events: dead-lettering', { outbox_id: error.outboxId, error: error.message });
-          // Best effort: the SQS dead-letter queue receives the event whatever happens here.
-          await deadLetters
-            .record({ target: 'nats-bridge', rule: 'all-to-nats', event: asBusEvent(event), error, attempts: 1 })
-            .catch((e: unknown) =>
-              logger.warn('could not record the dead letter in the table', { error: errorMessage(e) }),
-            );
-        } else {
-          logger.warn('NATS unavailable; failing so that the invocation is retried', { error: errorMessage(error) });
+export type NatsBridgeResult = { published: number; duplicates: number };
+
+export function makeHandler(
+  deps: NatsBridgeDeps,
+): (event: EventBridgeEvent<string, BusDetail>) => Promise<NatsBridgeResult> {
+  const { logger } = deps;
+  return (event) =>
+    tracer().startActiveSpan(
+      'nats-bridge',
+      { kind: SpanKind.CONSUMER, attributes: { 'faas.name': 'nats-bridge', 'messaging.message.id': event.id } },
+      async (span) => {
+        try {
+          const report = await bridgeBusDetail(deps.bridge, event.detail);
+          const duplicates = report.acks.filter((a) => a.duplicate).length;
+          logger.info('published', { outbox_id: event.detail.outbox_id, published: report.acks.length, duplicates });
+          return { published: report.acks.length, duplicates };
+        } catch (error) {
+          recordError(span, error);
+          await onFailure(deps, event, error);
+          throw error;
+        } finally {
+          span.end();
+          await flushTelemetry();
         }
-        throw error;
-      } finally {
-        span.end();
-        await flushTelemetry();
-      }
-    },
-  );
+      },
+    );
+}
+
+async function onFailure(deps: NatsBridgeDeps, event: EventBridgeEvent<string, BusDetail>, error: unknown) {
+  const { logger } = deps;
+  if (!(error instanceof PoisonEventError)) {
+    logger.warn('NATS unavailable; failing so that the invocation is retried', { error: errorMessage(error) });
+    return;
+  }
+  logger.error('poison events: dead-lettering', { outbox_id: error.outboxId, error: error.message });
+  // Best effort: the SQS dead-letter queue receives the event whatever happens here.
+  await deps.deadLetters
+    .record({ target: 'nats-bridge', rule: 'all-to-nats', event: asBusEvent(event), error, attempts: 1 })
+    .catch((e: unknown) => logger.warn('could not record the dead letter in the table', { error: errorMessage(e) }));
+}
+
+/** The connection to NATS (made once per container, replaced when found dead) and dead letters. */
+export function natsBridgeDepsOf(
+  config: TableConfig & Pick<Config, 'NATS_URL' | 'NATS_SECRET_ARN' | 'LOG_LEVEL'>,
+): NatsBridgeDeps {
+  return {
+    bridge: new NatsBridge({
+      connector: new NatsConnector({ settings: natsSettingsProvider(config), name: 'nats-bridge' }),
+    }),
+    deadLetters: new DeadLetters(tableOf(config), systemClock),
+    logger: new Logger({ serviceName: 'syntropism', logLevel: config.LOG_LEVEL }),
+  };
+}
+
+export const handler = lazyHandler(() => {
+  const config = loadConfig(process.env);
+  initTelemetryFrom(config, 'syntropism-nats-bridge');
+  return makeHandler(natsBridgeDepsOf(config));
+});
 
 function asBusEvent(e: EventBridgeEvent<string, BusDetail>): BusEvent {
   return {

@@ -8,20 +8,32 @@
  * `relay_error` so that it ends in the targets' dead letters instead of blocking its shard.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { lazyHandler } from '#shared/adapters/lazy-handler';
 import { type PipeBusEntry, relayRecords, type StreamRecordLike } from '#shared/adapters/outbox-relay';
-import { loadConfig } from '#shared/config';
+import { type Config, loadConfig } from '#shared/config';
 
-const logger = new Logger({ serviceName: 'syntropism', logLevel: loadConfig().LOG_LEVEL });
+export interface OutboxRelayDeps {
+  logger: Pick<Logger, 'error'>;
+}
 
-export const handler = async (records: StreamRecordLike[]): Promise<PipeBusEntry[]> => {
-  const entries = relayRecords(Array.isArray(records) ? records : []);
-  for (const entry of entries) {
-    if (entry.detail.relay_error !== undefined) {
-      logger.error('unreadable outbox item forwarded for dead-lettering', {
-        outbox_id: entry.detail.outbox_id,
-        error: entry.detail.relay_error,
-      });
+export function makeHandler(deps: OutboxRelayDeps): (records: StreamRecordLike[]) => Promise<PipeBusEntry[]> {
+  return async (records) => {
+    const entries = relayRecords(Array.isArray(records) ? records : []);
+    for (const entry of entries) {
+      if (entry.detail.relay_error !== undefined) {
+        deps.logger.error('unreadable outbox item forwarded for dead-lettering', {
+          outbox_id: entry.detail.outbox_id,
+          error: entry.detail.relay_error,
+        });
+      }
     }
-  }
-  return entries;
-};
+    return entries;
+  };
+}
+
+/** A logger only: the relay is pure and touches no table, so it bundles no store. */
+export function outboxRelayDepsOf(config: Pick<Config, 'LOG_LEVEL'>): OutboxRelayDeps {
+  return { logger: new Logger({ serviceName: 'syntropism', logLevel: config.LOG_LEVEL }) };
+}
+
+export const handler = lazyHandler(() => makeHandler(outboxRelayDepsOf(loadConfig(process.env))));

@@ -4,18 +4,21 @@
  * round, so EventBridge's retries and replays from the archive change nothing).
  */
 import type { EventBridgeEvent } from 'aws-lambda';
-import { services } from '#shared/adapters/services';
-import { contextFrom, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
+import type { Market } from '#shared/adapters/dynamodb/market';
+import { lazyHandler } from '#shared/adapters/lazy-handler';
+import type { BusDetail } from '#shared/adapters/outbox-relay';
+import { economyOf, marketOf, type TableConfig, tableOf, txRunnerOf } from '#shared/adapters/services';
+import { contextFrom, flushTelemetry, initTelemetryFrom, tracer } from '#shared/adapters/telemetry/tracing';
+import { type Config, loadConfig } from '#shared/config';
 import { type Envelope, validateEnvelope } from '#shared/core/events';
+import { systemRuntime } from '#shared/core/ports';
 
-const s = services();
-
-export interface OutboxDetail {
-  outbox_id: string;
-  events: unknown[];
+export interface PriceUpdateDeps {
+  market: Pick<Market, 'applyRound'>;
 }
 
-export async function applyClearedRounds(detail: OutboxDetail): Promise<number> {
+/** Applies every `auction_cleared` of one bus event; resolves with how many moved the prices. */
+export async function applyClearedRounds(deps: PriceUpdateDeps, detail: Pick<BusDetail, 'events'>): Promise<number> {
   let applied = 0;
   for (const raw of detail.events) {
     const event = validateEnvelope(raw);
@@ -24,7 +27,7 @@ export async function applyClearedRounds(detail: OutboxDetail): Promise<number> 
     const parent = contextFrom({ traceparent: cleared.trace?.traceparent, tracestate: cleared.trace?.tracestate });
     await tracer().startActiveSpan('price-update', {}, parent, async (span) => {
       try {
-        const updates = await s.market.applyRound(cleared);
+        const updates = await deps.market.applyRound(cleared);
         if (updates.length) applied += 1;
       } finally {
         span.end();
@@ -34,10 +37,29 @@ export async function applyClearedRounds(detail: OutboxDetail): Promise<number> 
   return applied;
 }
 
-export const handler = async (event: EventBridgeEvent<string, OutboxDetail>): Promise<{ applied: number }> => {
-  try {
-    return { applied: await applyClearedRounds(event.detail) };
-  } finally {
-    await flushTelemetry();
-  }
-};
+export function makeHandler(
+  deps: PriceUpdateDeps,
+): (event: EventBridgeEvent<string, BusDetail>) => Promise<{ applied: number }> {
+  return async (event) => {
+    try {
+      return { applied: await applyClearedRounds(deps, event.detail) };
+    } finally {
+      await flushTelemetry();
+    }
+  };
+}
+
+/** Only the market: the price update touches the prices item, its history and the outbox. */
+export function priceUpdateDepsOf(
+  config: TableConfig & Pick<Config, 'TX_MAX_ATTEMPTS' | 'SYNTROPISM_ECONOMY'>,
+): PriceUpdateDeps {
+  const runtime = systemRuntime();
+  const table = tableOf(config);
+  return { market: marketOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economyOf(config)) };
+}
+
+export const handler = lazyHandler(() => {
+  const config = loadConfig(process.env);
+  initTelemetryFrom(config, 'syntropism');
+  return makeHandler(priceUpdateDepsOf(config));
+});

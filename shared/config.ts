@@ -1,5 +1,7 @@
 /**
- * Runtime configuration, parsed and validated once from the environment and passed down.
+ * Runtime configuration: `loadConfig(env)` parses and validates an environment record once, and
+ * the result is passed down. Nothing here reads `process.env`; the Lambda entries hand it in on
+ * their first invocation, the local stack and the tests build their own records.
  */
 import { z } from 'zod';
 import { DEFAULT_TABLE_NAME } from './table.ts';
@@ -9,6 +11,9 @@ const envSchema = z.object({
   /** Set for DynamoDB Local; unset on AWS. */
   DYNAMODB_ENDPOINT: z.string().url().optional(),
   AWS_REGION: z.string().default('us-east-1'),
+  /** Used for DynamoDB Local only (with DYNAMODB_ENDPOINT); on AWS the SDK's provider chain decides. */
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
   /** Number of shards of the `escrow` and `burn` system accounts. Fixed for a table's life. */
   LEDGER_SHARDS: z.coerce.number().int().min(1).max(100).default(16),
   /** Operator key in plain text (local stack and tests). */
@@ -38,7 +43,8 @@ const envSchema = z.object({
 
 export type Config = z.infer<typeof envSchema>;
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Parses `env`; throws one message listing every invalid variable. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) throw new Error(`invalid configuration: ${z.prettifyError(parsed.error)}`);
   return parsed.data;

@@ -12,8 +12,8 @@
 import type { Agents } from '#shared/adapters/dynamodb/agents';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
-import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
-import { EventLog } from '#shared/adapters/outbox-relay-event-log';
+import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
+import { EventLog } from '#shared/adapters/dynamodb/event-log';
 import { services } from '#shared/adapters/services';
 import { forbidden } from '#shared/core/errors';
 import type { EventDraft } from '#shared/core/events';

@@ -8,7 +8,7 @@
  *   failures → dead letters in the table (GET /v1/dead-letters)
  *
  * The targets run the same code as the Lambda functions (shared/adapters/nats/bridge.ts,
- * shared/adapters/outbox-relay-event-log.ts). Used by the local stack and by the tests.
+ * shared/adapters/dynamodb/event-log.ts). Used by the local stack and by the tests.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
@@ -17,8 +17,8 @@ import { bridgeBusDetail, NatsBridge } from '#shared/adapters/nats/bridge';
 import { NatsConnector } from '#shared/adapters/nats/connection';
 import type { StreamSettings } from '#shared/adapters/nats/stream';
 import type { BusEvent } from '#shared/adapters/outbox-relay';
-import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
-import { appendBusDetail, appendBusDetails, EventLog } from '#shared/adapters/outbox-relay-event-log';
+import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
+import { appendBusDetail, appendBusDetails, EventLog } from '#shared/adapters/dynamodb/event-log';
 import { type Clock, systemClock } from '#shared/core/ports';
 import { RULES } from '#shared/rules';
 import { CheckpointStore } from './checkpoint.ts';

@@ -22,7 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { errorMessage, isPermanent, isTransient } from '#shared/adapters/nats/errors';
 import type { BusEvent, PipeBusEntry } from '#shared/adapters/outbox-relay';
 import { toBusEvent } from '#shared/adapters/outbox-relay';
-import type { DeadLetterSink } from '#shared/adapters/outbox-relay-dead-letters';
+import type { DeadLetterSink } from '#shared/adapters/dynamodb/dead-letters';
 import { compilePattern } from '#shared/core/event-pattern';
 import { cryptoRandom, type Random } from '#shared/core/ports';
 

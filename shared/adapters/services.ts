@@ -1,6 +1,11 @@
 /**
- * Composition of the adapters a function needs, created once per container. Functions call
- * `services()` at module scope; tests and the local stack build their own with `createServices`.
+ * Composition: small builders, each making one adapter from what it is handed, so a function
+ * builds only the stores it uses (and bundles only their code). The store constructors are
+ * called here and nowhere else in production code.
+ *
+ * `createServices(config, overrides)` composes all of them into the `Services` object the local
+ * stack's HTTP side and the tests use; `services()` is the same, built from the environment on
+ * first use, for the HTTP functions that still call it at module scope.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { type Config, loadConfig } from '../config.ts';
@@ -10,13 +15,139 @@ import { TokenBuckets } from '../core/token-bucket.ts';
 import { Agents } from './dynamodb/agents.ts';
 import { Bids } from './dynamodb/bids.ts';
 import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
-import { makeDocumentClient, type TableRef } from './dynamodb/client.ts';
+import { dynamoClients, dynamoOptionsOf, type TableRef } from './dynamodb/client.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
-import { initTelemetry } from './telemetry/tracing.ts';
+import { initTelemetryFrom } from './telemetry/tracing.ts';
+
+export type TableConfig = Pick<
+  Config,
+  'TABLE_NAME' | 'DYNAMODB_ENDPOINT' | 'AWS_REGION' | 'AWS_ACCESS_KEY_ID' | 'AWS_SECRET_ACCESS_KEY'
+>;
+
+/** The table of `config`, with a client of its own (one per container). */
+export function tableOf(config: TableConfig): TableRef {
+  return { doc: dynamoClients(dynamoOptionsOf(config)).doc, tableName: config.TABLE_NAME };
+}
+
+export interface TxOverrides {
+  writer?: TransactWriter;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export function txRunnerOf(
+  table: TableRef,
+  config: Pick<Config, 'TX_MAX_ATTEMPTS'>,
+  runtime: Runtime,
+  overrides: TxOverrides = {},
+): TxRunner {
+  return new TxRunner(table, {
+    maxAttempts: config.TX_MAX_ATTEMPTS,
+    random: runtime.random,
+    ...(overrides.writer && { writer: overrides.writer }),
+    ...(overrides.sleep && { sleep: overrides.sleep }),
+  });
+}
+
+/** The economy of `SYNTROPISM_ECONOMY` (inline JSON or a file) over the defaults. */
+export function economyOf(config: Pick<Config, 'SYNTROPISM_ECONOMY'>): EconomyConfig {
+  return loadEconomyConfig({ env: { SYNTROPISM_ECONOMY: config.SYNTROPISM_ECONOMY } });
+}
+
+export function loggerOf(config: Pick<Config, 'LOG_LEVEL'>): Logger {
+  return new Logger({ serviceName: 'syntropism', logLevel: config.LOG_LEVEL });
+}
+
+/** What every store writing through transactions works with. */
+export interface StoreBase {
+  table: TableRef;
+  tx: TxRunner;
+  runtime: Runtime;
+}
+
+/** The stores that move money also share the one writer of account items. */
+export interface LedgerBase extends StoreBase {
+  writer: LedgerWriter;
+}
+
+/** The writer enforces the economy's money limits on every account item it writes. */
+export function ledgerBaseOf(base: StoreBase, economy: EconomyConfig): LedgerBase {
+  return { ...base, writer: new LedgerWriter(base.table.tableName, moneyLimitsOf(economy)) };
+}
+
+export function ledgerOf(base: LedgerBase, config: Pick<Config, 'LEDGER_SHARDS'>): Ledger {
+  return new Ledger({ ...base, shards: config.LEDGER_SHARDS });
+}
+
+export function agentsOf(base: LedgerBase, ledger: Ledger): Agents {
+  return new Agents({ ...base, ledger });
+}
+
+export function marketOf(base: StoreBase, economy: EconomyConfig): Market {
+  return new Market({ ...base, economy });
+}
+
+export function bidsOf(
+  base: LedgerBase,
+  deps: { ledger: Ledger; economy: EconomyConfig },
+  config: Pick<Config, 'ROUND_BID_SHARDS'>,
+): Bids {
+  return new Bids({ ...base, ...deps, roundShards: config.ROUND_BID_SHARDS });
+}
+
+export interface ClearingOverrides {
+  clearingFaults?: ClearingFaults;
+  maxBidsPerTransaction?: number;
+}
+
+export function clearingOf(
+  base: LedgerBase,
+  deps: { ledger: Ledger; bids: Bids; market: Market; agents: Agents; economy: EconomyConfig },
+  overrides: ClearingOverrides = {},
+): Clearing {
+  const { market, ...rest } = deps;
+  return new Clearing({
+    ...base,
+    ...rest,
+    prices: () => market.prices(),
+    ...(overrides.clearingFaults && { faults: overrides.clearingFaults }),
+    ...(overrides.maxBidsPerTransaction && { maxBidsPerTransaction: overrides.maxBidsPerTransaction }),
+  });
+}
+
+/** Every store of the market (clearing needs all of them), from one table, runner and writer. */
+export function marketStoresOf(
+  base: LedgerBase,
+  config: Pick<Config, 'LEDGER_SHARDS' | 'ROUND_BID_SHARDS'>,
+  economy: EconomyConfig,
+  overrides: ClearingOverrides = {},
+): { ledger: Ledger; agents: Agents; bids: Bids; market: Market; clearing: Clearing } {
+  const ledger = ledgerOf(base, config);
+  const agents = agentsOf(base, ledger);
+  const bids = bidsOf(base, { ledger, economy }, config);
+  const market = marketOf(base, economy);
+  const clearing = clearingOf(base, { ledger, bids, market, agents, economy }, overrides);
+  return { ledger, agents, bids, market, clearing };
+}
+
+/** What only the HTTP functions use: idempotency records, the per-caller throttle, a logger. */
+export function httpDepsOf(
+  table: TableRef,
+  config: Pick<Config, 'RATE_LIMIT_PER_SECOND' | 'RATE_LIMIT_BURST' | 'LOG_LEVEL'>,
+  runtime: Runtime,
+): { idempotency: DynamoIdempotencyStore; throttle: TokenBuckets; logger: Logger } {
+  return {
+    idempotency: new DynamoIdempotencyStore(table, runtime.clock),
+    throttle: new TokenBuckets(
+      { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
+      runtime.clock,
+    ),
+    logger: loggerOf(config),
+  };
+}
 
 export interface Services {
   config: Config;
@@ -35,76 +166,37 @@ export interface Services {
   logger: Logger;
 }
 
-export interface ServiceOverrides {
+export interface ServiceOverrides extends TxOverrides, ClearingOverrides {
   runtime?: Runtime;
   table?: TableRef;
-  writer?: TransactWriter;
-  sleep?: (ms: number) => Promise<void>;
   economy?: EconomyConfig;
-  clearingFaults?: ClearingFaults;
-  maxBidsPerTransaction?: number;
 }
 
+/** Everything, composed from the builders above. */
 export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
   const runtime = overrides.runtime ?? systemRuntime();
-  const table = overrides.table ?? { doc: makeDocumentClient(config), tableName: config.TABLE_NAME };
-  const tx = new TxRunner(table, {
-    maxAttempts: config.TX_MAX_ATTEMPTS,
-    random: runtime.random,
-    ...(overrides.writer && { writer: overrides.writer }),
-    ...(overrides.sleep && { sleep: overrides.sleep }),
-  });
-  const economy = overrides.economy ?? loadEconomyConfig();
-  const writer = new LedgerWriter(table.tableName, moneyLimitsOf(economy));
-  const ledger = new Ledger({ table, tx, writer, runtime, shards: config.LEDGER_SHARDS });
-  const bids = new Bids({ table, tx, ledger, writer, runtime, economy, roundShards: config.ROUND_BID_SHARDS });
-  const market = new Market({ table, tx, runtime, economy });
-  const agents = new Agents({ table, tx, ledger, writer, runtime });
-  const clearing = new Clearing({
-    table,
-    tx,
-    ledger,
-    writer,
-    bids,
-    runtime,
-    economy,
-    prices: () => market.prices(),
-    agents,
-    ...(overrides.clearingFaults && { faults: overrides.clearingFaults }),
-    ...(overrides.maxBidsPerTransaction && { maxBidsPerTransaction: overrides.maxBidsPerTransaction }),
-  });
+  const table = overrides.table ?? tableOf(config);
+  const economy = overrides.economy ?? economyOf(config);
+  const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
   return {
-    economy,
-    bids,
-    market,
-    clearing,
     config,
-    runtime,
-    table,
-    tx,
-    ledger,
-    writer,
-    agents,
-    idempotency: new DynamoIdempotencyStore(table, runtime.clock),
-    throttle: new TokenBuckets(
-      { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
-      runtime.clock,
-    ),
-    logger: new Logger({ serviceName: 'syntropism', logLevel: config.LOG_LEVEL }),
+    ...base,
+    economy,
+    ...marketStoresOf(base, config, economy, overrides),
+    ...httpDepsOf(table, config, runtime),
   };
 }
 
 let cached: Services | undefined;
 
-/** The container's services, built from the environment on first use. */
+/**
+ * The container's services, built from the environment on first use. Only for the HTTP
+ * functions that still call it at module scope; everything else is handed its configuration.
+ */
 export function services(): Services {
   if (!cached) {
-    const config = loadConfig();
-    initTelemetry({
-      serviceName: 'syntropism',
-      serviceVersion: config.SERVICE_VERSION,
-      ...(config.OTEL_EXPORTER_OTLP_ENDPOINT && { otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT }),
-    });
+    const config = loadConfig(process.env);
+    initTelemetryFrom(config, 'syntropism');
     cached = createServices(config);
   }
   return cached;

@@ -5,8 +5,8 @@
  * `validation_failed` at `/cursor` and never reach DynamoDB as a start key.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DeadLetters } from '#shared/adapters/outbox-relay-dead-letters';
-import { EventLog } from '#shared/adapters/outbox-relay-event-log';
+import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
+import { EventLog } from '#shared/adapters/dynamodb/event-log';
 import { type Envelope, makeEvent } from '#shared/core/events';
 import { systemClock, ulidGenerator } from '#shared/core/ports';
 import { type ApiResponse, useApi } from '../harness/api.ts';

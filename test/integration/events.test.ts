@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Authorizer, closeHttpServer, createHttpServer, type HandlerMap, listen } from '#local/http-server';
 import { type Pipeline, startPipeline } from '#local/pipeline/index';
 import { scanKinds } from '#shared/adapters/dynamodb/audit';
+import { EventLog } from '#shared/adapters/dynamodb/event-log';
 import { eventsOfOutbox } from '#shared/adapters/dynamodb/outbox';
-import { EventLog } from '#shared/adapters/outbox-relay-event-log';
 import { type Envelope, makeEvent } from '#shared/core/events';
 import { ulidGenerator } from '#shared/core/ports';
 import {

@@ -71,7 +71,7 @@ const busDetailSchema = z.object({
 });
 
 /** The target's work for one bus event `detail` (`{outbox_id, events}`). */
-export async function bridgeBusDetail(bridge: NatsBridge, detail: unknown): Promise<PublishReport> {
+export async function bridgeBusDetail(bridge: Pick<NatsBridge, 'publish'>, detail: unknown): Promise<PublishReport> {
   const parsed = busDetailSchema.safeParse(detail);
   if (!parsed.success) {
     const id = (detail as Partial<BusDetail> | null)?.outbox_id;

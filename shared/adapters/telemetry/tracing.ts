@@ -44,6 +44,18 @@ export function initTelemetry(opts: TelemetryOptions): void {
   provider.register();
 }
 
+/** `initTelemetry` from the functions' configuration (version and OTLP endpoint). */
+export function initTelemetryFrom(
+  config: { SERVICE_VERSION: string; OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined },
+  serviceName: string,
+): void {
+  initTelemetry({
+    serviceName,
+    serviceVersion: config.SERVICE_VERSION,
+    ...(config.OTEL_EXPORTER_OTLP_ENDPOINT && { otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT }),
+  });
+}
+
 /** Flushes spans; called before a Lambda invocation returns (the container may freeze after). */
 export async function flushTelemetry(): Promise<void> {
   await provider?.forceFlush();

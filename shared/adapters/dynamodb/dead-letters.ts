@@ -9,12 +9,12 @@
  * (the rule's SQS dead-letter queue keeps the authoritative copy).
  */
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Clock } from '../core/ports.ts';
-import { keys } from '../table.ts';
-import type { TableRef } from './dynamodb/client.ts';
-import { listings } from './dynamodb/cursor.ts';
-import type { PoisonEvent } from './nats/errors.ts';
-import { type BusEvent, eventIdsOf } from './outbox-relay.ts';
+import type { Clock } from '../../core/ports.ts';
+import { keys } from '../../table.ts';
+import type { PoisonEvent } from '../nats/errors.ts';
+import { type BusEvent, eventIdsOf } from '../outbox-relay.ts';
+import type { TableRef } from './client.ts';
+import { listings } from './cursor.ts';
 
 /** Dead letters are kept a month (DynamoDB TTL), like the bus archive. */
 export const DEAD_LETTER_RETENTION_SECONDS = 30 * 24 * 3600;

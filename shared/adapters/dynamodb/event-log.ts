@@ -15,15 +15,15 @@
  * client can also poll with `after` alone. Writes are idempotent (keyed by event id), so a
  * redelivered bus event changes nothing.
  */
-import { BatchWriteCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeTime, encodeTime } from 'ulidx';
-import { type Envelope, type EventType, validateEnvelope } from '../core/events.ts';
-import type { Clock } from '../core/ports.ts';
-import { keys, systemAccountOf } from '../table.ts';
-import type { TableRef } from './dynamodb/client.ts';
-import { type Listing, listing } from './dynamodb/cursor.ts';
-import { errorMessage, type PoisonEvent, PoisonEventError } from './nats/errors.ts';
-import type { BusDetail } from './outbox-relay.ts';
+import { type Envelope, type EventType, validateEnvelope } from '../../core/events.ts';
+import type { Clock } from '../../core/ports.ts';
+import { keys, systemAccountOf } from '../../table.ts';
+import { errorMessage, type PoisonEvent, PoisonEventError } from '../nats/errors.ts';
+import type { BusDetail } from '../outbox-relay.ts';
+import { type QueryInput, queryPages, type TableRef } from './client.ts';
+import { type Listing, listing } from './cursor.ts';
 
 export const EVENT_LOG_RETENTION_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -275,29 +275,25 @@ export class EventLog {
       filterParts.push('#scenario = :scenario');
     }
     const items: Item[] = [];
-    let start: Record<string, unknown> | undefined;
-    for (;;) {
-      const pageLimit =
-        filterParts.length > 0 ? Math.min(500, budget.left) : Math.min(want - items.length, budget.left);
-      const input: QueryCommandInput = {
-        TableName: this.table.tableName,
-        ...(p.index !== undefined && { IndexName: p.index }),
-        KeyConditionExpression: condition,
-        ...(filterParts.length > 0 && { FilterExpression: filterParts.join(' AND ') }),
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-        Limit: Math.max(1, pageLimit),
-        ConsistentRead: p.consistent,
-        ...(start !== undefined && { ExclusiveStartKey: start }),
-      };
-      const out = await this.table.doc.send(new QueryCommand(input));
+    const input: QueryInput = {
+      ...(p.index !== undefined && { IndexName: p.index }),
+      KeyConditionExpression: condition,
+      ...(filterParts.length > 0 && { FilterExpression: filterParts.join(' AND ') }),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ConsistentRead: p.consistent,
+    };
+    // With a filter a page may match few items: read big pages; without one, only what is wanted.
+    const nextLimit = () =>
+      Math.max(1, filterParts.length > 0 ? Math.min(500, budget.left) : Math.min(want - items.length, budget.left));
+    for await (const out of queryPages(this.table, input, { nextLimit })) {
       budget.left -= out.ScannedCount ?? 0;
       items.push(...(out.Items ?? []));
       if (items.length >= want) return { items: items.slice(0, want), exhausted: false };
-      if (!out.LastEvaluatedKey) return { items, exhausted: true };
-      start = out.LastEvaluatedKey;
-      if (budget.left <= 0) return { items, exhausted: false, lastExamined: String(start[p.skName]) };
+      if (!out.LastEvaluatedKey) break;
+      if (budget.left <= 0) return { items, exhausted: false, lastExamined: String(out.LastEvaluatedKey[p.skName]) };
     }
+    return { items, exhausted: true };
   }
 }
 
