@@ -16,6 +16,7 @@ import {
   startBackgroundServices,
   UsageError,
 } from './cli.ts';
+import { localConfig } from './env.ts';
 
 describe('parseDuration', () => {
   it.each([
@@ -133,12 +134,16 @@ describe('main', () => {
 });
 
 describe('background services', () => {
-  const ctx: StackContext = {
-    options: parseStartArgs([], {}),
+  const input = {
     dynamoEndpoint: 'http://127.0.0.1:1',
-    tableName: 't',
+    tableName: 'ttt',
     natsUrl: 'nats://127.0.0.1:2',
     operatorKey: 'k'.repeat(32),
+  };
+  const ctx: StackContext = {
+    options: parseStartArgs([], {}),
+    config: localConfig(input),
+    ...input,
     apiUrl: 'http://localhost:3',
     log: () => {},
   };

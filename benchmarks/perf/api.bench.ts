@@ -20,9 +20,8 @@ import { localHandlerEnv } from '#local/env';
 import { httpFunctions } from '#local/http-functions';
 import { closeHttpServer, createHttpServer, listen } from '#local/http-server';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
-import { createServices, services } from '#shared/adapters/services';
+import { createServices } from '#shared/adapters/services';
 import { loadConfig } from '#shared/config';
-import { parseEconomyConfig } from '#shared/core/market-config';
 import { formatCredits, micros } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import { bundleRates } from '#shared/core/resources';
@@ -78,21 +77,20 @@ export async function run(): Promise<BenchResult> {
   const db = await startBenchDb();
   const tableName = await db.newTable('api');
   const operatorKey = randomBytes(24).toString('base64url');
-  const env = localHandlerEnv({
-    dynamoEndpoint: db.local.endpoint,
-    tableName,
-    natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
-    operatorKey,
-  });
-  // The handlers read their configuration when first imported.
-  Object.assign(process.env, env, {
+  const env = {
+    ...localHandlerEnv({
+      dynamoEndpoint: db.local.endpoint,
+      tableName,
+      natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+      operatorKey,
+    }),
     // Every bid of the run stays open: room for all of them, and rounds long enough.
     SYNTROPISM_ECONOMY: JSON.stringify({ bids: { max_open_bids_per_agent: 10_000 } }),
     LOG_LEVEL: 'SILENT',
     RATE_LIMIT_PER_SECOND: '1000000',
     RATE_LIMIT_BURST: '1000000',
-  });
-  const loaded = httpFunctions(services());
+  };
+  const loaded = httpFunctions(createServices(loadConfig(env), { table: { doc: db.doc, tableName } }));
   const server = createHttpServer({
     handlers: loaded.handlers,
     authorizer: loaded.authorizer,
@@ -124,9 +122,7 @@ export async function run(): Promise<BenchResult> {
       );
       agents.push({ id: String(made.agent_id), key: String(made.api_key) });
     }
-    const { ledger, bids } = createServices(loadConfig({ ...process.env, ...env }), {
-      economy: parseEconomyConfig(JSON.parse(process.env.SYNTROPISM_ECONOMY ?? '{}')),
-    });
+    const { ledger, bids } = createServices(loadConfig(env), { table: { doc: db.doc, tableName } });
     const pair = (i: number) => {
       const from = agents[i % AGENTS] as { id: string; key: string };
       const to = agents[(i + 1) % AGENTS] as { id: string; key: string };

@@ -12,14 +12,15 @@
  * and, behind it, in the stream), which measures the backlog rather than the pipeline.
  */
 import { randomBytes } from 'node:crypto';
-import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createTable } from '#local/create-table';
 import { startDynamoDbLocal } from '#local/dynamodb-local';
 import { ensureNats } from '#local/nats';
 import { startPipeline } from '#local/pipeline/index';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
 import { outboxItem } from '#shared/adapters/dynamodb/outbox';
 import { EventConsumer } from '#shared/adapters/nats/consumer';
 import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
@@ -48,14 +49,9 @@ export async function run(opts: PipelineBenchOptions = {}): Promise<BenchResult>
   const warnings: string[] = [];
 
   const dynamo = await startDynamoDbLocal({ inMemory: true });
-  const nats = await ensureNats();
-  const raw = new DynamoDBClient({
-    endpoint: dynamo.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 10,
-  });
-  const doc = DynamoDBDocumentClient.from(raw);
+  const nats = await ensureNats({ url: process.env.NATS_URL });
+  const dynamoOptions = { endpoint: dynamo.endpoint, region: 'us-east-1', maxAttempts: 10 };
+  const { raw, doc, destroy } = dynamoClients(dynamoOptions);
   const nc = await connect({ servers: nats.url });
   const cleanup: Array<() => Promise<unknown>> = [];
   try {
@@ -67,9 +63,8 @@ export async function run(opts: PipelineBenchOptions = {}): Promise<BenchResult>
 
     const pipeline = await startPipeline({
       tableName,
-      dynamoEndpoint: dynamo.endpoint,
-      raw,
-      doc,
+      dynamo: dynamoOptions,
+      clients: { raw, doc },
       natsUrl: nats.url,
       stream,
       idleMs: 20,
@@ -201,8 +196,7 @@ export async function run(opts: PipelineBenchOptions = {}): Promise<BenchResult>
   } finally {
     for (const step of cleanup) await step().catch(() => {});
     await nc.close();
-    doc.destroy();
-    raw.destroy();
+    destroy();
     await nats.stop();
     await dynamo.stop();
   }

@@ -139,8 +139,8 @@ export async function run(): Promise<BenchResult> {
     const clock = { now: () => Date.now() };
     const runtime: Runtime = { clock, ids: ulidGenerator(clock, seededRandom(3)), random: seededRandom(4) };
     const env = {
-      ...process.env,
       TABLE_NAME: settleTable,
+      DYNAMODB_ENDPOINT: clearingDb.local.endpoint,
       LEDGER_SHARDS: String(SHARDS),
       ROUND_BID_SHARDS: String(ROUND_SHARDS),
       LOG_LEVEL: 'SILENT',

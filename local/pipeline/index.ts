@@ -10,15 +10,16 @@
  * The targets run the same code as the Lambda functions (shared/adapters/nats/bridge.ts,
  * shared/adapters/dynamodb/event-log.ts). Used by the local stack and by the tests.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { clientConfig, type DynamoClientOptions, dynamoClients } from '#shared/adapters/dynamodb/client';
+import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
+import { appendBusDetail, appendBusDetails, EventLog } from '#shared/adapters/dynamodb/event-log';
 import { bridgeBusDetail, NatsBridge } from '#shared/adapters/nats/bridge';
 import { NatsConnector } from '#shared/adapters/nats/connection';
 import type { StreamSettings } from '#shared/adapters/nats/stream';
 import type { BusEvent } from '#shared/adapters/outbox-relay';
-import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
-import { appendBusDetail, appendBusDetails, EventLog } from '#shared/adapters/dynamodb/event-log';
 import { type Clock, systemClock } from '#shared/core/ports';
 import { RULES } from '#shared/rules';
 import { CheckpointStore } from './checkpoint.ts';
@@ -30,12 +31,10 @@ export { StreamPoller } from './stream-poller.ts';
 
 export interface PipelineOptions {
   tableName: string;
-  /** DynamoDB Local's endpoint; the Streams client is made for it. */
-  dynamoEndpoint: string;
-  region?: string;
-  /** Clients to reuse; made (and destroyed by `stop()`) when absent. */
-  raw?: DynamoDBClient;
-  doc?: DynamoDBDocumentClient;
+  /** Where DynamoDB Local is; the Streams client (and any client not given) is made for it. */
+  dynamo: DynamoClientOptions;
+  /** Clients to reuse; made from `dynamo` (and destroyed by `stop()`) when absent. */
+  clients?: { raw: DynamoDBClient; doc: DynamoDBDocumentClient };
   natsUrl: string;
   /** JetStream stream name and subject root (tests use their own). */
   stream?: Partial<StreamSettings>;
@@ -72,21 +71,19 @@ export const consoleLogger: PipelineLogger = {
   error: (message, extra) => console.error(`pipeline: ${message}`, extra ?? ''),
 };
 
+/** The given clients (left open), or new ones released when the pipeline stops. */
+function clientsOf(opts: PipelineOptions): { raw: DynamoDBClient; doc: DynamoDBDocumentClient; release(): void } {
+  if (opts.clients) return { ...opts.clients, release: () => {} };
+  const made = dynamoClients(opts.dynamo);
+  return { raw: made.raw, doc: made.doc, release: made.destroy };
+}
+
 export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? consoleLogger;
-  const clientConfig = {
-    endpoint: opts.dynamoEndpoint,
-    region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
-    // DynamoDB Local accepts any credentials.
-    credentials: {
-      accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'local',
-      secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'local',
-    },
-  };
-  const raw = opts.raw ?? new DynamoDBClient(clientConfig);
-  const doc = opts.doc ?? DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  const streams = new DynamoDBStreamsClient(clientConfig);
+  // The Streams client follows the same configuration (and credentials rule) as the table's.
+  const { raw, doc, release: releaseClients } = clientsOf(opts);
+  const streams = new DynamoDBStreamsClient(clientConfig(opts.dynamo));
   const table = { doc, tableName: opts.tableName };
 
   const bridge = new NatsBridge({
@@ -128,8 +125,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const release = async () => {
     await bridge.close();
     streams.destroy();
-    if (!opts.doc) doc.destroy();
-    if (!opts.raw) raw.destroy();
+    releaseClients();
   };
   try {
     await poller.start();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { DeadLetterInput } from '#shared/adapters/dynamodb/dead-letters';
 import { NatsUnavailableError, PoisonEventError } from '#shared/adapters/nats/errors';
 import type { BusEvent } from '#shared/adapters/outbox-relay';
-import type { DeadLetterInput } from '#shared/adapters/dynamodb/dead-letters';
 import { seededRandom } from '#shared/core/ports';
 import { RULES } from '#shared/rules';
 import { BusStoppedError, LocalBus, type PipelineLogger } from './local-bus.ts';

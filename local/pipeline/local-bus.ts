@@ -19,10 +19,10 @@
  * rejects with BusStoppedError if the bus is stopped first.
  */
 import { randomUUID } from 'node:crypto';
+import type { DeadLetterSink } from '#shared/adapters/dynamodb/dead-letters';
 import { errorMessage, isPermanent, isTransient } from '#shared/adapters/nats/errors';
 import type { BusEvent, PipeBusEntry } from '#shared/adapters/outbox-relay';
 import { toBusEvent } from '#shared/adapters/outbox-relay';
-import type { DeadLetterSink } from '#shared/adapters/dynamodb/dead-letters';
 import { compilePattern } from '#shared/core/event-pattern';
 import { cryptoRandom, type Random } from '#shared/core/ports';
 

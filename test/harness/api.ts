@@ -1,21 +1,13 @@
 /**
- * An API under test: a fresh table, the handlers' environment, the real handlers and
- * authorizer behind the local HTTP server, and a small client that speaks to it over HTTP. The
- * ledger audit runs after every test of a file that uses it.
+ * An API under test: the local stack of stack.ts (table, configuration, services, the real
+ * handlers and authorizer behind the local HTTP server, optionally the event pipeline) and a
+ * small client that speaks to it over HTTP. The ledger audit runs after every test of a file
+ * that uses it.
  */
-import { afterAll, beforeAll, expect } from 'vitest';
-import { httpFunctions } from '#local/http-functions';
-import { closeHttpServer, createHttpServer, listen } from '#local/http-server';
+import { expect } from 'vitest';
 import { auditLedger, scanKinds } from '#shared/adapters/dynamodb/audit';
-import { services } from '#shared/adapters/services';
-import {
-  applyHandlerEnv,
-  auditAfterEach,
-  createTestTable,
-  deleteTestTable,
-  TEST_OPERATOR_KEY,
-  type TestTable,
-} from './context.ts';
+import { TEST_OPERATOR_KEY } from './context.ts';
+import { type StackOptions, type TestStack, useStack } from './stack.ts';
 
 export interface ApiResponse {
   status: number;
@@ -34,9 +26,7 @@ export interface CallOptions {
   idempotencyKey?: string;
 }
 
-export interface ApiHarness {
-  url: string;
-  table: TestTable;
+export interface ApiHarness extends TestStack {
   operatorKey: string;
   call(method: string, path: string, opts?: CallOptions): Promise<ApiResponse>;
   /** Registers an agent through the API; returns its id and key. */
@@ -47,41 +37,24 @@ export interface ApiHarness {
   snapshot(kinds?: string[]): Promise<string>;
 }
 
-export function useApi(prefix: string): ApiHarness {
-  let table: TestTable | undefined;
-  let server: ReturnType<typeof createHttpServer> | undefined;
-  let url = '';
-
-  beforeAll(async () => {
-    table = await createTestTable(prefix);
-    applyHandlerEnv(table.tableName);
-    // No throttling surprises in functional tests; the throttling test sets its own limits.
-    process.env.RATE_LIMIT_PER_SECOND ??= '100000';
-    process.env.RATE_LIMIT_BURST ??= '100000';
-    process.env.LOG_LEVEL = 'SILENT';
-    const loaded = httpFunctions(services());
-    server = createHttpServer({
-      handlers: loaded.handlers,
-      authorizer: loaded.authorizer,
-    });
-    const port = await listen(server, 0);
-    url = `http://127.0.0.1:${port}`;
-  });
-
-  auditAfterEach(() => table);
-
-  afterAll(async () => {
-    if (server) await closeHttpServer(server);
-    if (table) await deleteTestTable(table);
-  });
+export function useApi(prefix: string, options: StackOptions = {}): ApiHarness {
+  const stack = useStack(prefix, options);
 
   const harness: ApiHarness = {
     get url() {
-      return url;
+      return stack.url;
     },
     get table() {
-      if (!table) throw new Error('table exists only inside tests');
-      return table;
+      return stack.table;
+    },
+    get config() {
+      return stack.config;
+    },
+    get services() {
+      return stack.services;
+    },
+    get pipeline() {
+      return stack.pipeline;
     },
     operatorKey: TEST_OPERATOR_KEY,
     async call(method, path, opts = {}) {
@@ -95,7 +68,7 @@ export function useApi(prefix: string): ApiHarness {
       if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) {
         headers['content-type'] = 'application/json';
       }
-      const res = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined && { body }) });
+      const res = await fetch(`${stack.url}${path}`, { method, headers, ...(body !== undefined && { body }) });
       const text = await res.text();
       let parsed: unknown;
       try {

@@ -1,15 +1,18 @@
 /**
  * Helpers for integration tests: where DynamoDB Local and NATS are (started once per run by
- * global-setup.ts), a fresh table per test file built from the real table definition, and
- * the environment the handlers read at module scope.
+ * global-setup.ts), a fresh table per test file built from the real table definition, and the
+ * configuration the code under test is handed (`testConfig`, `testServices`).
  */
 import { randomBytes } from 'node:crypto';
-import { DeleteTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteTableCommand, type DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, expect, inject } from 'vitest';
 import { createTable } from '#local/create-table';
 import { localHandlerEnv } from '#local/env';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
+import { createServices, type ServiceOverrides, type Services } from '#shared/adapters/services';
+import { type Config, loadConfig } from '#shared/config';
 import './provided.ts';
 
 /** Operator key the handlers accept in tests (config demands at least 16 characters). */
@@ -33,11 +36,7 @@ export function natsUrl(): string {
 
 /** A DynamoDB client for DynamoDB Local, which accepts any credentials. */
 export function localDynamoClient(): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint: dynamoEndpoint(),
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  return dynamoClients({ endpoint: dynamoEndpoint(), region: 'us-east-1' }).raw;
 }
 
 export interface TestTable {
@@ -54,15 +53,14 @@ export interface TestTable {
 export async function createTestTable(prefix = 'test'): Promise<TestTable> {
   const safePrefix = prefix.replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, 100) || 'test';
   const tableName = `${safePrefix}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const raw = localDynamoClient();
+  const { raw, doc, destroy } = dynamoClients({ endpoint: dynamoEndpoint(), region: 'us-east-1' });
   try {
     await createTable(raw, tableName);
   } catch (error) {
-    raw.destroy();
+    destroy();
     throw error;
   }
-  const client = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
-  return { tableName, client, raw };
+  return { tableName, client: doc, raw };
 }
 
 /** Deletes the table (if still there) and releases its clients. */
@@ -107,19 +105,32 @@ export function useTestTable(prefix = 'test'): TestTable {
 }
 
 /**
- * Points the handlers at `tableName` on the harness's DynamoDB Local and NATS. Handlers read
- * their configuration when first imported, so call this before importing them
- * (`await import('#functions/http/agents')`) and give each table its own test file.
+ * The variables of the handlers for `tableName` on the harness's DynamoDB Local and NATS, with
+ * no throttling surprises (a test of throttling passes its own limits in `extra`) and no logs.
  */
-export function applyHandlerEnv(tableName: string, options: { operatorKey?: string } = {}): Record<string, string> {
-  const env = localHandlerEnv({
-    dynamoEndpoint: dynamoEndpoint(),
-    tableName,
-    natsUrl: natsUrl(),
-    operatorKey: options.operatorKey ?? TEST_OPERATOR_KEY,
-  });
-  Object.assign(process.env, env);
-  return env;
+export function testEnv(tableName: string, extra: Readonly<Record<string, string>> = {}): Record<string, string> {
+  return {
+    ...localHandlerEnv({
+      dynamoEndpoint: dynamoEndpoint(),
+      tableName,
+      natsUrl: natsUrl(),
+      operatorKey: TEST_OPERATOR_KEY,
+    }),
+    RATE_LIMIT_PER_SECOND: '100000',
+    RATE_LIMIT_BURST: '100000',
+    LOG_LEVEL: 'SILENT',
+    ...extra,
+  };
+}
+
+/** The configuration of `testEnv`, as the code under test is handed it. */
+export function testConfig(tableName: string, extra: Readonly<Record<string, string>> = {}): Config {
+  return loadConfig(testEnv(tableName, extra));
+}
+
+/** Services on `table` (its own client), configured by `config`, with `overrides`. */
+export function testServices(table: TestTable, config: Config, overrides: ServiceOverrides = {}): Services {
+  return createServices(config, { table: { doc: table.client, tableName: table.tableName }, ...overrides });
 }
 
 /**

@@ -14,7 +14,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dynamo = await startDynamoDbLocal({ inMemory: true, timeoutMs: 90_000 });
   let nats: Awaited<ReturnType<typeof ensureNats>>;
   try {
-    nats = await ensureNats();
+    nats = await ensureNats({ url: process.env.NATS_URL });
   } catch (error) {
     await dynamo.stop();
     throw error;

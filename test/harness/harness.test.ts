@@ -3,19 +3,20 @@
  * definition, NATS answers with JetStream, and the handler environment points at both.
  */
 import { DescribeTableCommand, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { describe, expect, inject, it } from 'vitest';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
 import { TABLE_DEFINITION } from '#shared/table';
 import {
-  applyHandlerEnv,
   createTestTable,
   deleteTestTable,
   dynamoEndpoint,
   localDynamoClient,
   natsUrl,
   TEST_OPERATOR_KEY,
+  testConfig,
   useTestTable,
 } from './context.ts';
 
@@ -81,11 +82,11 @@ describe('integration harness', () => {
     await deleteTestTable(a);
     await deleteTestTable(b);
 
-    const raw = localDynamoClient();
+    const { raw, doc } = dynamoClients({ endpoint: dynamoEndpoint(), region: 'us-east-1' });
     const { TableNames } = await raw.send(new ListTablesCommand({}));
     expect(TableNames).not.toContain(a.tableName);
     expect(TableNames).not.toContain(b.tableName);
-    const gone = { tableName: a.tableName, raw, client: DynamoDBDocumentClient.from(raw) };
+    const gone = { tableName: a.tableName, raw, client: doc };
     await expect(deleteTestTable(gone)).resolves.toBeUndefined();
   });
 
@@ -100,15 +101,18 @@ describe('integration harness', () => {
     }
   });
 
-  it('sets the environment the handlers read', () => {
-    const env = applyHandlerEnv(table.tableName);
-    expect(env).toMatchObject({
+  it('configures the code under test for the table, DynamoDB Local and NATS, without touching the environment', () => {
+    const before = { ...process.env };
+    const config = testConfig(table.tableName, { LOG_LEVEL: 'DEBUG' });
+    expect(config).toMatchObject({
       TABLE_NAME: table.tableName,
       DYNAMODB_ENDPOINT: dynamoEndpoint(),
       NATS_URL: natsUrl(),
       SYNTROPISM_OPERATOR_KEY: TEST_OPERATOR_KEY,
+      AWS_REGION: 'us-east-1',
+      RATE_LIMIT_PER_SECOND: 100000,
+      LOG_LEVEL: 'DEBUG',
     });
-    expect(process.env.TABLE_NAME).toBe(table.tableName);
-    expect(process.env.AWS_REGION).toBeTruthy();
+    expect(process.env).toEqual(before);
   });
 });

@@ -5,71 +5,31 @@
  * for agents).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Authorizer, closeHttpServer, createHttpServer, type HandlerMap, listen } from '#local/http-server';
-import { type Pipeline, startPipeline } from '#local/pipeline/index';
+import { afterAll, describe, expect, it } from 'vitest';
 import { scanKinds } from '#shared/adapters/dynamodb/audit';
 import { EventLog } from '#shared/adapters/dynamodb/event-log';
 import { eventsOfOutbox } from '#shared/adapters/dynamodb/outbox';
 import { type Envelope, makeEvent } from '#shared/core/events';
 import { ulidGenerator } from '#shared/core/ports';
-import {
-  applyHandlerEnv,
-  auditAfterEach,
-  createTestTable,
-  deleteTestTable,
-  dynamoEndpoint,
-  natsUrl,
-  TEST_OPERATOR_KEY,
-  type TestTable,
-} from '../harness/context.ts';
+import { natsUrl, TEST_OPERATOR_KEY } from '../harness/context.ts';
+import { useStack } from '../harness/stack.ts';
 
 const suffix = randomBytes(4).toString('hex');
 const STREAM = `EVENTS_${suffix}`;
 
-let table: TestTable;
-auditAfterEach(() => table);
-let server: Server;
-let url = '';
-let pipeline: Pipeline;
-
-beforeAll(async () => {
-  table = await createTestTable('events');
-  applyHandlerEnv(table.tableName);
-  process.env.RATE_LIMIT_PER_SECOND = '100000';
-  process.env.RATE_LIMIT_BURST = '100000';
-  process.env.LOG_LEVEL = 'SILENT';
-  const handlers: HandlerMap = {
-    agents: (await import('#functions/http/agents')).handler,
-    events: (await import('#functions/http/events')).handler,
-    transfers: (await import('#functions/http/transfers')).handler,
-  };
-  const authorizer = (await import('#functions/authorizer')).handler as Authorizer;
-  server = createHttpServer({ handlers, authorizer, logError: () => {} });
-  url = `http://127.0.0.1:${await listen(server, 0)}`;
-  pipeline = await startPipeline({
-    tableName: table.tableName,
-    dynamoEndpoint: dynamoEndpoint(),
-    raw: table.raw,
-    doc: table.client,
-    natsUrl: natsUrl(),
-    stream: { name: STREAM, subjectRoot: `events${suffix}` },
-    logger: { info: () => {}, warn: () => {}, error: () => {} },
-    idleMs: 20,
-  });
-});
-
+// Registered first so that it runs last (after hooks run in reverse): once the pipeline stopped.
 afterAll(async () => {
-  await pipeline?.stop();
-  if (server) await closeHttpServer(server);
   const nc = await connect({ servers: natsUrl() });
   await (await jetstreamManager(nc)).streams.delete(STREAM).catch(() => false);
   await nc.close();
-  if (table) await deleteTestTable(table);
+});
+
+const stack = useStack('events', {
+  logError: () => {},
+  pipeline: { stream: { name: STREAM, subjectRoot: `events${suffix}` } },
 });
 
 interface CallOptions {
@@ -83,7 +43,7 @@ async function call(method: string, path: string, opts: CallOptions = {}) {
   const headers: Record<string, string> = { authorization: `Bearer ${opts.key ?? TEST_OPERATOR_KEY}`, ...opts.headers };
   const body = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
   if (body !== undefined && !('content-type' in headers)) headers['content-type'] = 'application/json';
-  const res = await fetch(`${url}${path}`, { method, headers, ...(body !== undefined && { body }) });
+  const res = await fetch(`${stack.url}${path}`, { method, headers, ...(body !== undefined && { body }) });
   const text = await res.text();
   // biome-ignore lint/suspicious/noExplicitAny: response bodies are asserted field by field
   let parsed: any;
@@ -102,7 +62,7 @@ async function registerAgent(name: string) {
 }
 
 async function outboxEnvelopes(): Promise<Envelope[]> {
-  const items = await scanKinds(table.client, table.tableName, ['outbox']);
+  const items = await scanKinds(stack.table.client, stack.table.tableName, ['outbox']);
   return items.flatMap((i) => eventsOfOutbox(i));
 }
 
@@ -377,7 +337,10 @@ describe('event log over several days', () => {
     };
     const events = [at(day('2020-01-03')), at(day('2020-01-05')), at(day('2020-01-05') + 1), at(day('2020-01-09'))];
     const ids = events.map((e) => e.event_id);
-    const log = new EventLog({ doc: table.client, tableName: table.tableName }, { now: () => day('2020-01-10') });
+    const log = new EventLog(
+      { doc: stack.table.client, tableName: stack.table.tableName },
+      { now: () => day('2020-01-10') },
+    );
     await log.append([...events, events[0] as Envelope]); // a repeat is harmless
 
     expect((await log.query({ limit: 100, caller: 'operator' })).events.map((e) => e.event_id)).toEqual(ids);

@@ -8,7 +8,6 @@ import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createServices, type Services } from '#shared/adapters/services';
-import { loadConfig } from '#shared/config';
 import { DomainError } from '#shared/core/errors';
 import { micros } from '#shared/core/money';
 import { seededRandom, ulidGenerator } from '#shared/core/ports';
@@ -21,7 +20,7 @@ function services(writer?: (input: TransactWriteCommandInput, send: () => Promis
   const send = (input: TransactWriteCommandInput) =>
     api.table.client.send(new TransactWriteCommand(input)).then(() => undefined);
   const clock = { now: () => Date.now() };
-  return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
+  return createServices(api.config, {
     table,
     runtime: { clock, ids: ulidGenerator(clock, seededRandom(7)), random: seededRandom(11) },
     sleep: async () => {},
@@ -207,7 +206,7 @@ describe('faults at the store adapter', () => {
         },
       });
       const clock = { now: () => Date.now() };
-      return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
+      return createServices(api.config, {
         table: { doc, tableName: api.table.tableName },
         runtime: { clock, ids: ulidGenerator(clock, seededRandom(7)), random: seededRandom(11) },
         sleep: async () => {},

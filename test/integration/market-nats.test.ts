@@ -7,21 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Pipeline, startPipeline } from '#local/pipeline/index';
 import { type Delivery, EventConsumer } from '#shared/adapters/nats/consumer';
 import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
 import type { Envelope } from '#shared/core/events';
 import { useApi } from '../harness/api.ts';
-import { dynamoEndpoint, natsUrl } from '../harness/context.ts';
+import { natsUrl } from '../harness/context.ts';
 
-process.env.SYNTROPISM_ECONOMY = JSON.stringify({ round_seconds: 1 });
-
-const api = useApi('market-nats');
 const suffix = randomBytes(4).toString('hex');
 const STREAM = `MARKET_${suffix}`;
 const ROOT = `market${suffix}`;
 const received: Delivery[] = [];
-let pipeline: Pipeline;
 let nc: NatsConnection;
 let consumer: EventConsumer;
 let consuming: Promise<void>;
@@ -30,19 +25,9 @@ const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nextRound = () => sleep(1_050 - (Date.now() % 1_000));
 
+// Registered before the stack's hooks: the consumer attaches before the bridge's first publish
+// creates the stream, and is closed after the pipeline stopped.
 beforeAll(async () => {
-  const { applyClearedRounds } = await import('#functions/price-update');
-  pipeline = await startPipeline({
-    tableName: api.table.tableName,
-    dynamoEndpoint: dynamoEndpoint(),
-    raw: api.table.raw,
-    doc: api.table.client,
-    natsUrl: natsUrl(),
-    stream: { name: STREAM, subjectRoot: ROOT },
-    logger: quiet,
-    idleMs: 20,
-    targets: { 'price-update': async (event) => void (await applyClearedRounds(event.detail)) },
-  });
   nc = await connect({ servers: natsUrl() });
   await ensureStream(await jetstreamManager(nc), { ...DEFAULT_STREAM, name: STREAM, subjectRoot: ROOT });
   consumer = await EventConsumer.create({
@@ -59,11 +44,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumer?.close();
   await consuming;
-  await pipeline?.stop();
   if (nc) {
     await (await jetstreamManager(nc)).streams.delete(STREAM).catch(() => false);
     await nc.close();
   }
+});
+
+const api = useApi('market-nats', {
+  env: { SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: 1 }) },
+  pipeline: { stream: { name: STREAM, subjectRoot: ROOT }, logger: quiet, priceUpdate: true },
 });
 
 async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {

@@ -5,21 +5,20 @@
  */
 import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
+import { makeHandler } from '#functions/price-update';
 import { auditLedger, scanKinds } from '#shared/adapters/dynamodb/audit';
 import { CLEARING_LEASE_MS } from '#shared/adapters/dynamodb/clearing';
 import { eventsOfOutbox } from '#shared/adapters/dynamodb/outbox';
-import { createServices, type Services } from '#shared/adapters/services';
-import { loadConfig } from '#shared/config';
+import type { ServiceOverrides, Services } from '#shared/adapters/services';
 import type { Envelope } from '#shared/core/events';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { seededRandom, ulidGenerator } from '#shared/core/ports';
 import { roundStartMs } from '#shared/core/rounds';
 import { type ApiHarness, useApi } from '../harness/api.ts';
+import { testServices } from '../harness/context.ts';
 
 const ECONOMY = { round_seconds: 1, bids: { max_open_bids_per_agent: 50 } };
-process.env.SYNTROPISM_ECONOMY = JSON.stringify(ECONOMY);
-
-const api = useApi('market');
+const api = useApi('market', { env: { SYNTROPISM_ECONOMY: JSON.stringify(ECONOMY) } });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Waits until the current 1-second round has closed. */
@@ -31,12 +30,8 @@ const windowOf = (round: string) => ({
   closes_at_ms: roundStartMs(round) + 1000,
 });
 
-function services(overrides: Parameters<typeof createServices>[1] = {}): Services {
-  return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
-    table: { doc: api.table.client, tableName: api.table.tableName },
-    economy: parseEconomyConfig(ECONOMY),
-    ...overrides,
-  });
+function services(overrides: ServiceOverrides = {}): Services {
+  return testServices(api.table, api.config, { economy: parseEconomyConfig(ECONOMY), ...overrides });
 }
 
 /** Events with their data loosely typed: the tests assert fields of several types. */
@@ -125,9 +120,10 @@ describe('bids and clearing', () => {
     const all = await events();
     const auction = all.find((e) => e.type === 'auction_cleared' && e.data.round === win.body.round);
     expect(auction).toBeDefined();
-    const { applyClearedRounds } = await import('#functions/price-update');
-    expect(await applyClearedRounds({ outbox_id: 'x', events: [auction] })).toBe(1);
-    expect(await applyClearedRounds({ outbox_id: 'x', events: [auction] })).toBe(0); // idempotent per round
+    const priceUpdate = makeHandler(api.services);
+    const busEvent = { detail: { outbox_id: 'x', events: [auction] } } as Parameters<typeof priceUpdate>[0];
+    expect(await priceUpdate(busEvent)).toEqual({ applied: 1 });
+    expect(await priceUpdate(busEvent)).toEqual({ applied: 0 }); // idempotent per round
 
     const after = await events();
     const ofBid = after

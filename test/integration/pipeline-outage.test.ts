@@ -27,12 +27,12 @@ import { type BusRule, type Pipeline, type PipelineLogger, startPipeline } from 
 import { freePort } from '#local/ports';
 import { findExecutable, type ManagedProcess, manageProcess } from '#local/processes';
 import { scanKinds } from '#shared/adapters/dynamodb/audit';
+import { clientConfig } from '#shared/adapters/dynamodb/client';
 import { eventsOfOutbox } from '#shared/adapters/dynamodb/outbox';
 import { EventConsumer } from '#shared/adapters/nats/consumer';
 import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
 import type { BusEvent } from '#shared/adapters/outbox-relay';
-import { createServices, type Services } from '#shared/adapters/services';
-import { loadConfig } from '#shared/config';
+import type { Services } from '#shared/adapters/services';
 import { micros } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import { ALL_EVENTS_PATTERN, RULES } from '#shared/rules';
@@ -43,6 +43,8 @@ import {
   deleteTestTable,
   dynamoEndpoint,
   type TestTable,
+  testConfig,
+  testServices,
 } from '../harness/context.ts';
 
 const STREAM = 'OUTAGE';
@@ -88,10 +90,7 @@ beforeAll(async () => {
   const nc = await connect({ servers: natsUrl() });
   await ensureStream(await jetstreamManager(nc), { ...DEFAULT_STREAM, name: STREAM, subjectRoot: ROOT });
   await nc.close();
-  services = createServices(
-    loadConfig({ TABLE_NAME: table.tableName, DYNAMODB_ENDPOINT: dynamoEndpoint(), LOG_LEVEL: 'SILENT' }),
-    { table: { doc: table.client, tableName: table.tableName } },
-  );
+  services = testServices(table, testConfig(table.tableName));
 });
 
 afterAll(async () => {
@@ -104,9 +103,8 @@ const pipelineOptions = (
   extra: { rules?: readonly BusRule[]; targets?: Record<string, (e: BusEvent) => Promise<void>> } = {},
 ) => ({
   tableName: table.tableName,
-  dynamoEndpoint: dynamoEndpoint(),
-  raw: table.raw,
-  doc: table.client,
+  dynamo: { endpoint: dynamoEndpoint(), region: 'us-east-1' },
+  clients: { raw: table.raw, doc: table.client },
   natsUrl: natsUrl(),
   stream: { name: STREAM, subjectRoot: ROOT },
   logger,
@@ -153,11 +151,7 @@ async function allEventIds(): Promise<string[]> {
 
 /** Stream sequence number of the record that inserted an outbox item. */
 async function streamSequenceOf(outboxId: string): Promise<string> {
-  const streams = new DynamoDBStreamsClient({
-    endpoint: dynamoEndpoint(),
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'l', secretAccessKey: 'l' },
-  });
+  const streams = new DynamoDBStreamsClient(clientConfig({ endpoint: dynamoEndpoint(), region: 'us-east-1' }));
   try {
     const { Table } = await table.raw.send(new DescribeTableCommand({ TableName: table.tableName }));
     const arn = Table?.LatestStreamArn;

@@ -5,15 +5,13 @@
  * JetStream stream and subject root, so it shares the server with other files safely.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SpanKind } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Authorizer, closeHttpServer, createHttpServer, type HandlerMap, listen } from '#local/http-server';
-import { type Pipeline, type PipelineLogger, startPipeline } from '#local/pipeline/index';
+import type { PipelineLogger } from '#local/pipeline/index';
 import { scanKinds } from '#shared/adapters/dynamodb/audit';
 import { eventsOfOutbox, outboxItem } from '#shared/adapters/dynamodb/outbox';
 import { type Delivery, EventConsumer } from '#shared/adapters/nats/consumer';
@@ -22,16 +20,8 @@ import { initTelemetry } from '#shared/adapters/telemetry/tracing';
 import { type Envelope, makeEvent } from '#shared/core/events';
 import { systemClock, ulidGenerator } from '#shared/core/ports';
 import { keys } from '#shared/table';
-import {
-  applyHandlerEnv,
-  auditAfterEach,
-  createTestTable,
-  deleteTestTable,
-  dynamoEndpoint,
-  natsUrl,
-  TEST_OPERATOR_KEY,
-  type TestTable,
-} from '../harness/context.ts';
+import { natsUrl, TEST_OPERATOR_KEY } from '../harness/context.ts';
+import { useStack } from '../harness/stack.ts';
 
 // Before any handler is imported: the first telemetry setup of the process wins.
 const spans = new InMemorySpanExporter();
@@ -41,11 +31,6 @@ const suffix = randomBytes(4).toString('hex');
 const STREAM = `PIPELINE_${suffix}`;
 const ROOT = `pipeline${suffix}`;
 
-let table: TestTable;
-auditAfterEach(() => table);
-let server: Server;
-let url = '';
-let pipeline: Pipeline;
 let nc: NatsConnection;
 let consumer: EventConsumer;
 let consuming: Promise<void>;
@@ -57,34 +42,10 @@ const logger: PipelineLogger = {
   error: (m) => logs.push(`error ${m}`),
 };
 
+// Registered before the stack's hooks: the consumer attaches first (the bridge creates the
+// stream on its first publish), and it is closed last, after the pipeline stopped.
 beforeAll(async () => {
-  table = await createTestTable('pipeline');
-  applyHandlerEnv(table.tableName);
-  process.env.RATE_LIMIT_PER_SECOND = '100000';
-  process.env.RATE_LIMIT_BURST = '100000';
-  process.env.LOG_LEVEL = 'SILENT';
-  const handlers: HandlerMap = {
-    agents: (await import('#functions/http/agents')).handler,
-    transfers: (await import('#functions/http/transfers')).handler,
-    events: (await import('#functions/http/events')).handler,
-  };
-  const authorizer = (await import('#functions/authorizer')).handler as Authorizer;
-  server = createHttpServer({ handlers, authorizer, logError: () => {} });
-  url = `http://127.0.0.1:${await listen(server, 0)}`;
-
-  pipeline = await startPipeline({
-    tableName: table.tableName,
-    dynamoEndpoint: dynamoEndpoint(),
-    raw: table.raw,
-    doc: table.client,
-    natsUrl: natsUrl(),
-    stream: { name: STREAM, subjectRoot: ROOT },
-    logger,
-    idleMs: 20,
-    retry: { attempts: 3, baseMs: 20, maxMs: 100 },
-  });
   nc = await connect({ servers: natsUrl() });
-  // The bridge creates the stream on its first publish; the consumer attaches before that.
   await ensureStream(await jetstreamManager(nc), { ...DEFAULT_STREAM, name: STREAM, subjectRoot: ROOT });
   consumer = await EventConsumer.create({
     connection: nc,
@@ -100,20 +61,22 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumer?.close();
   await consuming;
-  await pipeline?.stop();
-  if (server) await closeHttpServer(server);
   if (nc) {
     await (await jetstreamManager(nc)).streams.delete(STREAM).catch(() => false);
     await nc.close();
   }
-  if (table) await deleteTestTable(table);
+});
+
+const stack = useStack('pipeline', {
+  logError: () => {},
+  pipeline: { stream: { name: STREAM, subjectRoot: ROOT }, logger, retry: { attempts: 3, baseMs: 20, maxMs: 100 } },
 });
 
 async function call(method: string, path: string, opts: { key?: string; body?: unknown } = {}) {
   const headers: Record<string, string> = { authorization: `Bearer ${opts.key ?? TEST_OPERATOR_KEY}` };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   if (method === 'POST') headers['idempotency-key'] = randomUUID();
-  const res = await fetch(`${url}${path}`, {
+  const res = await fetch(`${stack.url}${path}`, {
     method,
     headers,
     ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
@@ -142,7 +105,7 @@ async function eventually<T>(probe: () => T | undefined | Promise<T | undefined>
 const receivedIds = () => new Set(received.map((d) => d.envelope.event_id));
 
 async function outboxEnvelopes(): Promise<Envelope[]> {
-  const items = await scanKinds(table.client, table.tableName, ['outbox']);
+  const items = await scanKinds(stack.table.client, stack.table.tableName, ['outbox']);
   return items.flatMap((i) => {
     try {
       return eventsOfOutbox(i);
@@ -223,11 +186,11 @@ describe('poison events', () => {
       data: { x: 1 },
     };
     const poisonItem = outboxItem([bad as unknown as Envelope, good], Date.now());
-    await table.client.send(new PutCommand({ TableName: table.tableName, Item: poisonItem }));
+    await stack.table.client.send(new PutCommand({ TableName: stack.table.tableName, Item: poisonItem }));
     const unreadableId = ids.next('ev');
-    await table.client.send(
+    await stack.table.client.send(
       new PutCommand({
-        TableName: table.tableName,
+        TableName: stack.table.tableName,
         Item: {
           ...keys.outbox(unreadableId),
           kind: 'outbox',

@@ -3,10 +3,11 @@
  * definition, and the services wired to a table.
  */
 import { randomBytes } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createTable } from '../../../local/create-table.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../../local/dynamodb-local.ts';
+import { dynamoClients } from '../../../shared/adapters/dynamodb/client.ts';
 
 export interface BenchDb {
   local: DynamoDbLocal;
@@ -18,13 +19,8 @@ export interface BenchDb {
 
 export async function startBenchDb(): Promise<BenchDb> {
   const local = await startDynamoDbLocal({ inMemory: true });
-  const raw = new DynamoDBClient({
-    endpoint: local.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 10,
-  });
-  const doc = DynamoDBDocumentClient.from(raw, { marshallOptions: { removeUndefinedValues: true } });
+  // More SDK attempts than a function's: a bench loads one DynamoDB Local far harder.
+  const { raw, doc, destroy } = dynamoClients({ endpoint: local.endpoint, region: 'us-east-1', maxAttempts: 10 });
   return {
     local,
     raw,
@@ -35,7 +31,7 @@ export async function startBenchDb(): Promise<BenchDb> {
       return name;
     },
     async stop() {
-      raw.destroy();
+      destroy();
       await local.stop();
     },
   };

@@ -28,6 +28,8 @@ export interface DynamoClientOptions {
   credentials?: Credentials;
   /** Attempts of one call by the SDK. Whole transactions are retried by TxRunner. Default 3. */
   maxAttempts?: number;
+  /** Socket timeouts in ms (a readiness probe wants short ones). Default: the SDK's. */
+  timeouts?: { connectionTimeout?: number; requestTimeout?: number };
 }
 
 export interface DynamoClients {
@@ -55,6 +57,7 @@ export function clientConfig(options: DynamoClientOptions): DynamoDBClientConfig
     ...(options.endpoint !== undefined && { endpoint: options.endpoint }),
     ...(credentials && { credentials }),
     maxAttempts: options.maxAttempts ?? 3,
+    ...(options.timeouts && { requestHandler: options.timeouts }),
   };
 }
 
@@ -152,9 +155,13 @@ export const DEFAULT_BATCH_RETRY: BatchRetry = {
   random: Math.random,
 };
 
-/** Raised when keys are still unprocessed after every attempt (sustained throttling). */
+/**
+ * Raised when keys are still unprocessed after every attempt: sustained throttling, so it bears
+ * the name of the SDK's throttling error, and a transaction planning on these reads backs off
+ * and ends in a 503 with Retry-After like any other throttled read (transaction.ts).
+ */
 export class UnprocessedKeysError extends Error {
-  override readonly name = 'UnprocessedKeysError';
+  override readonly name = 'ProvisionedThroughputExceededException';
   constructor(readonly remaining: number) {
     super(`BatchGetItem left ${remaining} key(s) unprocessed after every retry`);
   }
