@@ -14,15 +14,15 @@ describe('lazyHandler', () => {
     expect(builds).toBe(1);
   });
 
-  it('tries a failed build again on the next invocation', () => {
+  it('rejects the invocation whose build fails, and builds again on the next one', async () => {
     let attempt = 0;
     const handler = lazyHandler(() => {
       attempt += 1;
       if (attempt === 1) throw new Error('invalid configuration');
-      return () => 'ok';
+      return async () => 'ok';
     });
-    expect(() => handler()).toThrow('invalid configuration');
-    expect(handler()).toBe('ok');
+    await expect(handler()).rejects.toThrow('invalid configuration');
+    await expect(handler()).resolves.toBe('ok');
     expect(attempt).toBe(2);
   });
 });

@@ -5,12 +5,15 @@
  */
 
 /**
- * A handler that calls `build()` on its first invocation and delegates to what it returns from
- * then on. A build that throws is tried again on the next invocation, not cached as a failure.
+ * An async handler that calls `build()` on its first invocation and delegates to what it returns
+ * from then on. A build that throws rejects that invocation and is tried again on the next one,
+ * not cached as a failure.
  */
-export function lazyHandler<A extends unknown[], R>(build: () => (...args: A) => R): (...args: A) => R {
-  let built: ((...args: A) => R) | undefined;
-  return (...args: A) => {
+export function lazyHandler<A extends unknown[], R>(
+  build: () => (...args: A) => Promise<R>,
+): (...args: A) => Promise<R> {
+  let built: ((...args: A) => Promise<R>) | undefined;
+  return async (...args: A) => {
     built ??= build();
     return built(...args);
   };
