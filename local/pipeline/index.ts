@@ -71,6 +71,20 @@ export const consoleLogger: PipelineLogger = {
   error: (message, extra) => console.error(`pipeline: ${message}`, extra ?? ''),
 };
 
+/** The targets every local pipeline has, running the same code as the Lambda targets. */
+function builtInTargets(bridge: NatsBridge, eventLog: EventLog): Record<string, BusTarget> {
+  return {
+    'nats-bridge': (event) => bridgeBusDetail(bridge, event.detail),
+    'event-log': Object.assign((event: BusEvent) => appendBusDetail(eventLog, event.detail), {
+      batch: (events: readonly BusEvent[]) =>
+        appendBusDetails(
+          eventLog,
+          events.map((e) => e.detail),
+        ),
+    }),
+  };
+}
+
 /** The given clients (left open), or new ones released when the pipeline stops. */
 function clientsOf(opts: PipelineOptions): { raw: DynamoDBClient; doc: DynamoDBDocumentClient; release(): void } {
   if (opts.clients) return { ...opts.clients, release: () => {} };
@@ -94,17 +108,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const deadLetters = new DeadLetters(table, clock);
   const bus = new LocalBus({
     rules: opts.rules ?? RULES,
-    targets: {
-      'nats-bridge': (event) => bridgeBusDetail(bridge, event.detail),
-      'event-log': Object.assign((event: BusEvent) => appendBusDetail(eventLog, event.detail), {
-        batch: (events: readonly BusEvent[]) =>
-          appendBusDetails(
-            eventLog,
-            events.map((e) => e.detail),
-          ),
-      }),
-      ...opts.targets,
-    },
+    targets: { ...builtInTargets(bridge, eventLog), ...opts.targets },
     deadLetters,
     logger,
     ...(opts.retry && { retry: opts.retry }),
