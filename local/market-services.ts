@@ -7,7 +7,7 @@
 import { applyClearedRounds } from '#functions/price-update';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
-import { economyOf, marketStoresOf, tableOf, txRunnerOf } from '#shared/adapters/services';
+import { economyOf, ledgerBaseOf, marketStoresOf, tableOf, txRunnerOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import { formatCredits } from '#shared/core/money';
 import { systemRuntime } from '#shared/core/ports';
@@ -25,7 +25,8 @@ export function stackMarket(config: Config): MarketStores {
   const runtime = systemRuntime();
   const table = tableOf(config);
   const economy = economyOf(config);
-  const stores = marketStoresOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, config, economy);
+  const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime });
+  const stores = marketStoresOf(base, config, economy);
   return { ...stores, table, roundMs: economy.round_seconds * 1000 };
 }
 

@@ -6,8 +6,7 @@
  * per caller, the decisions and the clock window of the allowed ones.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
 import { TableRateLimiter } from '#shared/adapters/dynamodb/rate-limiter';
 import { systemClock } from '#shared/core/ports';
 
@@ -39,12 +38,7 @@ export interface WorkerReport {
 }
 
 async function main(config: WorkerConfig): Promise<WorkerReport> {
-  const raw = new DynamoDBClient({
-    endpoint: config.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
-  const doc = DynamoDBDocumentClient.from(raw);
+  const { doc, destroy } = dynamoClients({ endpoint: config.endpoint, region: 'us-east-1' });
   const errors: string[] = [];
   const limiter = new TableRateLimiter({
     table: { doc, tableName: config.tableName },
@@ -88,7 +82,7 @@ async function main(config: WorkerConfig): Promise<WorkerReport> {
     ...Array.from({ length: config.concurrency }, hot),
     ...(config.cold ? [cold(config.cold, config.coldEveryMs ?? 100)] : []),
   ]);
-  raw.destroy();
+  destroy();
   return { pid: process.pid, callers, errors };
 }
 

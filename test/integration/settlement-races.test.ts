@@ -7,7 +7,6 @@
 import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { createServices, type Services } from '#shared/adapters/services';
-import { loadConfig } from '#shared/config';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { micros } from '#shared/core/money';
 import { derivedId, seededRandom, ulidGenerator } from '#shared/core/ports';
@@ -23,7 +22,7 @@ const ECONOMY = parseEconomyConfig({ round_seconds: 60 });
 function services(offsetMs = 0, beforeWrite?: (input: TransactWriteCommandInput) => Promise<void>): Services {
   const clock = { now: () => Date.now() + offsetMs };
   const table = { doc: api.table.client, tableName: api.table.tableName };
-  return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
+  return createServices(api.config, {
     table,
     economy: ECONOMY,
     runtime: { clock, ids: ulidGenerator(clock, seededRandom(offsetMs + 1)), random: seededRandom(5) },
