@@ -3,9 +3,9 @@
  * event file (`events/` holds a sample per function), against the local stack's table, and
  * prints what it returns: the Docker-free twin of `sam local invoke`.
  *
- * The non-HTTP functions are composed here from their own `makeHandler` and deps builder, with
- * the configuration built from the options; the HTTP functions and the authorizer load the way
- * the local stack loads them (local/http-handlers.ts).
+ * Every handler is composed here from the configuration built from the options: the non-HTTP
+ * functions by their own `makeHandler` and deps builder, the HTTP functions and the authorizer
+ * from a `Services` object, as the local stack serves them (local/http-functions.ts).
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
@@ -16,11 +16,12 @@ import * as eventLog from '#functions/event-log';
 import * as natsBridge from '#functions/nats-bridge';
 import * as outboxRelay from '#functions/outbox-relay';
 import * as priceUpdate from '#functions/price-update';
+import { createServices } from '#shared/adapters/services';
 import { type Config, loadConfig } from '#shared/config';
 import { HTTP_FUNCTIONS, type HttpFunction } from '#shared/http/routes';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
 import type { EnvRecord } from './env.ts';
-import { loadHttpHandlers } from './http-handlers.ts';
+import { httpFunctions } from './http-functions.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: each handler checks its own event; the file is untyped JSON
 type AnyHandler = (event: any, context: Context) => Promise<unknown>;
@@ -102,16 +103,12 @@ function lambdaContext(fn: string): Context {
   };
 }
 
-async function handlerFor(options: InvokeOptions): Promise<AnyHandler> {
+function handlerFor(options: InvokeOptions): AnyHandler {
+  const config = loadConfig(options.env);
   const build = BACKGROUND_FUNCTIONS[options.fn];
-  if (build) return build(loadConfig(options.env));
-  const defined = Object.fromEntries(
-    Object.entries(options.env).filter((e): e is [string, string] => e[1] !== undefined),
-  );
-  const loaded = await loadHttpHandlers(defined);
-  const handler = options.fn === 'authorizer' ? loaded.authorizer : loaded.handlers[options.fn as HttpFunction];
-  if (!handler) throw new InvokeUsageError(`functions/${options.fn}.ts does not exist`);
-  return handler as AnyHandler;
+  if (build) return build(config);
+  const { handlers, authorizer } = httpFunctions(createServices(config));
+  return (options.fn === 'authorizer' ? authorizer : handlers[options.fn as HttpFunction]) as AnyHandler;
 }
 
 /** Runs the function on the event file; resolves with what the handler returned. */
@@ -122,7 +119,7 @@ export async function invoke(options: InvokeOptions): Promise<unknown> {
   } catch (error) {
     throw new InvokeUsageError(`cannot read ${options.eventPath}: ${error instanceof Error ? error.message : error}`);
   }
-  const handler = await handlerFor(options);
+  const handler = handlerFor(options);
   return handler(event, lambdaContext(options.fn));
 }
 

@@ -25,7 +25,7 @@ export function stackMarket(config: Config): MarketStores {
   const runtime = systemRuntime();
   const table = tableOf(config);
   const economy = economyOf(config);
-  const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime });
+  const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economy);
   const stores = marketStoresOf(base, config, economy);
   return { ...stores, table, roundMs: economy.round_seconds * 1000 };
 }
