@@ -11,6 +11,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import { dynamoClients } from '#shared/adapters/dynamodb/client';
 import { createServices } from '#shared/adapters/services';
+import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
 import { formatCredits } from '#shared/core/money';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
@@ -310,6 +311,8 @@ async function startServers(options: StartOptions, env: EnvRecord, life: Lifecyc
 
 /** The API on `options.port`, its handlers composed from `config`; resolves with its base URL. */
 async function startApi(options: StartOptions, config: Config, life: Lifecycle): Promise<string> {
+  // As a Lambda container does on its first request: spans give requests and events their trace.
+  initTelemetryFrom(config, 'syntropism');
   const { handlers, authorizer } = httpFunctions(createServices(config));
   const server = createHttpServer({ handlers, authorizer, verbose: options.verbose });
   let port: number;

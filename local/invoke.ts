@@ -17,6 +17,7 @@ import * as natsBridge from '#functions/nats-bridge';
 import * as outboxRelay from '#functions/outbox-relay';
 import * as priceUpdate from '#functions/price-update';
 import { createServices } from '#shared/adapters/services';
+import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import { type Config, loadConfig } from '#shared/config';
 import { HTTP_FUNCTIONS, type HttpFunction } from '#shared/http/routes';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
@@ -107,6 +108,7 @@ function handlerFor(options: InvokeOptions): AnyHandler {
   const config = loadConfig(options.env);
   const build = BACKGROUND_FUNCTIONS[options.fn];
   if (build) return build(config);
+  initTelemetryFrom(config, 'syntropism');
   const { handlers, authorizer } = httpFunctions(createServices(config));
   return (options.fn === 'authorizer' ? authorizer : handlers[options.fn as HttpFunction]) as AnyHandler;
 }

@@ -11,6 +11,7 @@ import { httpFunctions } from '#local/http-functions';
 import { closeHttpServer, createHttpServer, type HttpServerOptions, listen } from '#local/http-server';
 import { type Pipeline, type PipelineOptions, startPipeline } from '#local/pipeline/index';
 import type { Services } from '#shared/adapters/services';
+import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
 import {
   auditAfterEach,
@@ -75,6 +76,8 @@ export function useStack(prefix: string, options: StackOptions = {}): TestStack 
     state.table = table;
     state.config = testConfig(table.tableName, options.env);
     state.services = testServices(table, state.config);
+    // As a Lambda container does on its first request (a file that set up its own exporter wins).
+    initTelemetryFrom(state.config, 'syntropism');
     const { handlers, authorizer } = httpFunctions(state.services);
     state.server = createHttpServer({ handlers, authorizer, ...(options.logError && { logError: options.logError }) });
     state.url = `http://127.0.0.1:${await listen(state.server, 0)}`;
