@@ -8,12 +8,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayRequestAuthorizerEventV2 } from 'aws-lambda';
-import type { Agents } from '#shared/adapters/dynamodb/agents';
-import { services } from '#shared/adapters/services';
+import { type Agents, readAgent } from '#shared/adapters/dynamodb/agents';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { loggerOf, tableOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import { bearerToken, parseApiKey, sameKey, verifySecret } from '#shared/core/api-keys';
 import type { AuthorizerResult } from '#shared/http/contract';
-import { lazyHandler } from '#shared/http/http-function';
 
 export type { AuthorizerResult } from '#shared/http/contract';
 
@@ -75,4 +75,10 @@ export function makeAuthorizer({ agents, config, logger }: AuthorizerDeps): Auth
   };
 }
 
-export const handler = lazyHandler(() => makeAuthorizer(services()));
+/** The authorizer reads agent items and nothing else: no ledger, no market. */
+export function authorizerDepsOf(config: Config): AuthorizerDeps {
+  const table = tableOf(config);
+  return { agents: { get: (id) => readAgent(table, id) }, config, logger: loggerOf(config) };
+}
+
+export const handler = lambdaEntry((config) => makeAuthorizer(authorizerDepsOf(config)));

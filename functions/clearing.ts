@@ -4,7 +4,7 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Clearing } from '#shared/adapters/dynamodb/clearing';
-import { lazyHandler } from '#shared/adapters/lazy-handler';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import {
   economyOf,
   ledgerBaseOf,
@@ -14,8 +14,8 @@ import {
   tableOf,
   txRunnerOf,
 } from '#shared/adapters/services';
-import { currentTraceContext, flushTelemetry, initTelemetryFrom, tracer } from '#shared/adapters/telemetry/tracing';
-import { type Config, loadConfig } from '#shared/config';
+import { currentTraceContext, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
+import type { Config } from '#shared/config';
 import { systemRuntime } from '#shared/core/ports';
 
 export interface ClearingDeps {
@@ -58,8 +58,4 @@ export function clearingDepsOf(
   return { clearing, logger: loggerOf(config) };
 }
 
-export const handler = lazyHandler(() => {
-  const config = loadConfig(process.env);
-  initTelemetryFrom(config, 'syntropism');
-  return makeHandler(clearingDepsOf(config));
-});
+export const handler = lambdaEntry((config) => makeHandler(clearingDepsOf(config)));

@@ -5,11 +5,10 @@
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import { appendBusDetail, EventLog } from '#shared/adapters/dynamodb/event-log';
-import { lazyHandler } from '#shared/adapters/lazy-handler';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import type { BusDetail } from '#shared/adapters/outbox-relay';
 import { type TableConfig, tableOf } from '#shared/adapters/services';
-import { flushTelemetry, initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
-import { loadConfig } from '#shared/config';
+import { flushTelemetry } from '#shared/adapters/telemetry/tracing';
 import { systemClock } from '#shared/core/ports';
 
 export interface EventLogDeps {
@@ -32,8 +31,4 @@ export function eventLogDepsOf(config: TableConfig): EventLogDeps {
   return { log: new EventLog(tableOf(config), systemClock) };
 }
 
-export const handler = lazyHandler(() => {
-  const config = loadConfig(process.env);
-  initTelemetryFrom(config, 'syntropism');
-  return makeHandler(eventLogDepsOf(config));
-});
+export const handler = lambdaEntry((config) => makeHandler(eventLogDepsOf(config)));

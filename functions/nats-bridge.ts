@@ -16,15 +16,15 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { SpanKind } from '@opentelemetry/api';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { type DeadLetterSink, DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
-import { lazyHandler } from '#shared/adapters/lazy-handler';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import { bridgeBusDetail, NatsBridge } from '#shared/adapters/nats/bridge';
 import { NatsConnector } from '#shared/adapters/nats/connection';
 import { errorMessage, PoisonEventError } from '#shared/adapters/nats/errors';
 import { natsSettingsProvider } from '#shared/adapters/nats/settings';
 import type { BusDetail, BusEvent } from '#shared/adapters/outbox-relay';
 import { type TableConfig, tableOf } from '#shared/adapters/services';
-import { flushTelemetry, initTelemetryFrom, recordError, tracer } from '#shared/adapters/telemetry/tracing';
-import { type Config, loadConfig } from '#shared/config';
+import { flushTelemetry, recordError, tracer } from '#shared/adapters/telemetry/tracing';
+import type { Config } from '#shared/config';
 import { systemClock } from '#shared/core/ports';
 
 export interface NatsBridgeDeps {
@@ -87,11 +87,7 @@ export function natsBridgeDepsOf(
   };
 }
 
-export const handler = lazyHandler(() => {
-  const config = loadConfig(process.env);
-  initTelemetryFrom(config, 'syntropism-nats-bridge');
-  return makeHandler(natsBridgeDepsOf(config));
-});
+export const handler = lambdaEntry((config) => makeHandler(natsBridgeDepsOf(config)), 'syntropism-nats-bridge');
 
 function asBusEvent(e: EventBridgeEvent<string, BusDetail>): BusEvent {
   return {

@@ -5,11 +5,11 @@
  */
 import type { EventBridgeEvent } from 'aws-lambda';
 import type { Market } from '#shared/adapters/dynamodb/market';
-import { lazyHandler } from '#shared/adapters/lazy-handler';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import type { BusDetail } from '#shared/adapters/outbox-relay';
 import { economyOf, marketOf, type TableConfig, tableOf, txRunnerOf } from '#shared/adapters/services';
-import { contextFrom, flushTelemetry, initTelemetryFrom, tracer } from '#shared/adapters/telemetry/tracing';
-import { type Config, loadConfig } from '#shared/config';
+import { contextFrom, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
+import type { Config } from '#shared/config';
 import { type Envelope, validateEnvelope } from '#shared/core/events';
 import { systemRuntime } from '#shared/core/ports';
 
@@ -58,8 +58,4 @@ export function priceUpdateDepsOf(
   return { market: marketOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economyOf(config)) };
 }
 
-export const handler = lazyHandler(() => {
-  const config = loadConfig(process.env);
-  initTelemetryFrom(config, 'syntropism');
-  return makeHandler(priceUpdateDepsOf(config));
-});
+export const handler = lambdaEntry((config) => makeHandler(priceUpdateDepsOf(config)));

@@ -1,15 +1,18 @@
 /**
  * Agents API: registration (operator), profile, balance, history, voluntary state.
  */
+
 import type { Agents } from '#shared/adapters/dynamodb/agents';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import type { Ledger } from '#shared/adapters/dynamodb/ledger';
-import { services } from '#shared/adapters/services';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { agentsOf, ledgerBaseFrom, ledgerOf } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { notFound, validationFailed } from '#shared/core/errors';
 import { formatCredits } from '#shared/core/money';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { assertSelf, assertSelfOrOperator } from '#shared/http/ownership';
 import { presentAgentSummary, presentEntry, presentProfile } from '#shared/http/presenters';
 import { agentId } from '#shared/http/schemas';
@@ -72,4 +75,11 @@ export function makeHandler({ agents, ledger, http }: AgentsDeps): HttpHandler {
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** Agents and their accounts: the ledger and its writer, no market. */
+export function agentsDepsOf(config: Config): AgentsDeps {
+  const base = ledgerBaseFrom(config);
+  const ledger = ledgerOf(base, config);
+  return { agents: agentsOf(base, ledger), ledger, http: httpDepsOf(base.table, config, base.runtime) };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(agentsDepsOf(config)));

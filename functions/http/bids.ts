@@ -1,9 +1,12 @@
 /**
  * Bids API: place (escrow hold in the same transaction), read, list, cancel.
  */
+
 import type { Bids } from '#shared/adapters/dynamodb/bids';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
-import { services } from '#shared/adapters/services';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { bidsOf, ledgerBaseFrom, ledgerOf } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { DomainError, notFound, validationFailed } from '#shared/core/errors';
 import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
@@ -13,8 +16,8 @@ import { roundStartMs } from '#shared/core/rounds';
 import type { ApiRequest, ApiResponse } from '#shared/http/api';
 import { presentBid } from '#shared/http/bid-presenter';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { checkedBundle } from '#shared/http/market-input';
 import type { SpecOf } from '#shared/http/routes';
 import { bidId } from '#shared/http/schemas';
@@ -135,4 +138,11 @@ export function makeHandler({ bids, economy, http }: BidsDeps): HttpHandler {
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** Bids and their escrow: the ledger and the bids store, no clearing. */
+export function bidsDepsOf(config: Config): BidsDeps {
+  const { economy, ...base } = ledgerBaseFrom(config);
+  const bids = bidsOf(base, { ledger: ledgerOf(base, config), economy }, config);
+  return { bids, economy, http: httpDepsOf(base.table, config, base.runtime) };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(bidsDepsOf(config)));

@@ -9,18 +9,21 @@
  * is therefore eventually consistent: an event shows up in `GET /v1/events` once the pipeline
  * has carried it (docs/pipeline.md, "Event log").
  */
+
 import type { Agents } from '#shared/adapters/dynamodb/agents';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
 import { EventLog } from '#shared/adapters/dynamodb/event-log';
-import { services } from '#shared/adapters/services';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { agentsOf, ledgerBaseFrom, ledgerOf } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { forbidden } from '#shared/core/errors';
 import type { EventDraft } from '#shared/core/events';
 import type { Runtime } from '#shared/core/ports';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 
 export interface EventsDeps {
   agents: Agents;
@@ -65,4 +68,11 @@ export function makeHandler({ agents, table, runtime, http }: EventsDeps): HttpH
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** The event log and agents' own events: the agents store (for the sequence), no market. */
+export function eventsDepsOf(config: Config): EventsDeps {
+  const base = ledgerBaseFrom(config);
+  const agents = agentsOf(base, ledgerOf(base, config));
+  return { agents, table: base.table, runtime: base.runtime, http: httpDepsOf(base.table, config, base.runtime) };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(eventsDepsOf(config)));

@@ -1,12 +1,15 @@
 /**
  * Liveness and the OpenAPI document. Public; touches no table.
  */
-import { services } from '#shared/adapters/services';
+
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { tableOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import type { Runtime } from '#shared/core/ports';
+import { systemRuntime } from '#shared/core/ports';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { openApiDocument } from '#shared/http/openapi';
 
 export interface HealthDeps {
@@ -31,4 +34,10 @@ export function makeHandler({ config, runtime, http }: HealthDeps): HttpHandler 
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** Health and the OpenAPI document: nothing but the HTTP stack itself. */
+export function healthDepsOf(config: Config): HealthDeps {
+  const runtime = systemRuntime();
+  return { config, runtime, http: httpDepsOf(tableOf(config), config, runtime) };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(healthDepsOf(config)));

@@ -1,16 +1,19 @@
 /**
  * Market API: prices with their bounds, capacity and utilization; price history; quotes.
  */
+
 import type { Market } from '#shared/adapters/dynamodb/market';
-import { services } from '#shared/adapters/services';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { ledgerBaseFrom, marketOf } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
 import type { Runtime } from '#shared/core/ports';
 import { capacityOf, floorCost, RESOURCES, type Resource, referenceCost } from '#shared/core/resources';
 import { roundAt } from '#shared/core/rounds';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { checkedBundle } from '#shared/http/market-input';
 
 export interface MarketDeps {
@@ -86,4 +89,15 @@ export function makeHandler({ market, economy, runtime, http }: MarketDeps): Htt
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** Prices and quotes: the market store alone. */
+export function marketDepsOf(config: Config): MarketDeps {
+  const { economy, ...base } = ledgerBaseFrom(config);
+  return {
+    market: marketOf(base, economy),
+    economy,
+    runtime: base.runtime,
+    http: httpDepsOf(base.table, config, base.runtime),
+  };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(marketDepsOf(config)));

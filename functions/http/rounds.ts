@@ -2,17 +2,20 @@
  * Rounds API: a round's state and statistics; clearing on demand (the scheduled job, for the
  * operator).
  */
+
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Clearing } from '#shared/adapters/dynamodb/clearing';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
-import { services } from '#shared/adapters/services';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { ledgerBaseFrom, marketStoresOf } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { notFound, validationFailed } from '#shared/core/errors';
 import type { EconomyConfig } from '#shared/core/market-config';
 import type { Runtime } from '#shared/core/ports';
 import { isRoundId, roundAt, roundStartMs } from '#shared/core/rounds';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { keys } from '#shared/table';
 
 export interface RoundsDeps {
@@ -61,4 +64,17 @@ export function makeHandler({ table, clearing, economy, runtime, http }: RoundsD
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** Rounds and the operator's clearing: every market store. */
+export function roundsDepsOf(config: Config): RoundsDeps {
+  const { economy, ...base } = ledgerBaseFrom(config);
+  const { clearing } = marketStoresOf(base, config, economy);
+  return {
+    table: base.table,
+    clearing,
+    economy,
+    runtime: base.runtime,
+    http: httpDepsOf(base.table, config, base.runtime),
+  };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(roundsDepsOf(config)));

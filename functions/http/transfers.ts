@@ -1,14 +1,17 @@
 /**
  * Transfers API: agent → agent credit transfers.
  */
+
 import type { Ledger } from '#shared/adapters/dynamodb/ledger';
-import { services } from '#shared/adapters/services';
+import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { ledgerBaseFrom, ledgerOf } from '#shared/adapters/services';
+import type { Config } from '#shared/config';
 import { validationFailed } from '#shared/core/errors';
 import { formatCredits } from '#shared/core/money';
 import { derivedId } from '#shared/core/ports';
 import type { HttpHandler } from '#shared/http/contract';
-import { withHttp } from '#shared/http/http-deps';
-import { type HttpDeps, httpFunction, lazyHandler } from '#shared/http/http-function';
+import { httpDepsOf } from '#shared/http/http-deps';
+import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { presentTransfer } from '#shared/http/presenters';
 
 export interface TransfersDeps {
@@ -52,4 +55,10 @@ export function makeHandler({ ledger, http }: TransfersDeps): HttpHandler {
   );
 }
 
-export const handler = lazyHandler(() => makeHandler(withHttp(services())));
+/** Transfers: the ledger and its writer alone. */
+export function transfersDepsOf(config: Config): TransfersDeps {
+  const base = ledgerBaseFrom(config);
+  return { ledger: ledgerOf(base, config), http: httpDepsOf(base.table, config, base.runtime) };
+}
+
+export const handler = lambdaEntry((config) => makeHandler(transfersDepsOf(config)));

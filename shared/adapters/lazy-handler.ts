@@ -3,6 +3,8 @@
  * module reads no environment and opens no client, so tests, the local stack and tools can
  * import it freely, and a configuration error surfaces as a failed invocation with its message.
  */
+import { type Config, loadConfig } from '../config.ts';
+import { initTelemetryFrom } from './telemetry/tracing.ts';
 
 /**
  * An async handler that calls `build()` on its first invocation and delegates to what it returns
@@ -17,4 +19,19 @@ export function lazyHandler<A extends unknown[], R>(
     built ??= build();
     return built(...args);
   };
+}
+
+/**
+ * The Lambda entry of a function: on its first invocation, the configuration is read from the
+ * environment, telemetry started, and the handler built by `build` from that configuration.
+ */
+export function lambdaEntry<A extends unknown[], R>(
+  build: (config: Config) => (...args: A) => Promise<R>,
+  serviceName = 'syntropism',
+) {
+  return lazyHandler(() => {
+    const config = loadConfig(process.env);
+    initTelemetryFrom(config, serviceName);
+    return build(config);
+  });
 }

@@ -4,14 +4,12 @@
  * called here and nowhere else in production code.
  *
  * `createServices(config, overrides)` composes all of them into the `Services` object the local
- * stack's HTTP side and the tests use; `services()` is the same, built from the environment on
- * first use, for the HTTP functions that still call it at module scope.
+ * stack and the tests use; each Lambda entry composes only what its function uses.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { type Config, loadConfig } from '../config.ts';
+import type { Config } from '../config.ts';
 import { type EconomyConfig, loadEconomyConfig } from '../core/market-config.ts';
 import { type Runtime, systemRuntime } from '../core/ports.ts';
-import { TokenBuckets } from '../core/token-bucket.ts';
 import { Agents } from './dynamodb/agents.ts';
 import { Bids } from './dynamodb/bids.ts';
 import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
@@ -21,7 +19,6 @@ import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
-import { initTelemetryFrom } from './telemetry/tracing.ts';
 
 export type TableConfig = Pick<
   Config,
@@ -133,20 +130,26 @@ export function marketStoresOf(
   return { ledger, agents, bids, market, clearing };
 }
 
-/** What only the HTTP functions use: idempotency records, the per-caller throttle, a logger. */
-export function httpDepsOf(
+/** What the HTTP stack stores besides the throttle: idempotency records, and a logger. */
+export interface RequestStores {
+  idempotency: DynamoIdempotencyStore;
+  logger: Logger;
+}
+
+export function requestStoresOf(
   table: TableRef,
-  config: Pick<Config, 'RATE_LIMIT_PER_SECOND' | 'RATE_LIMIT_BURST' | 'LOG_LEVEL'>,
-  runtime: Runtime,
-): { idempotency: DynamoIdempotencyStore; throttle: TokenBuckets; logger: Logger } {
-  return {
-    idempotency: new DynamoIdempotencyStore(table, runtime.clock),
-    throttle: new TokenBuckets(
-      { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST },
-      runtime.clock,
-    ),
-    logger: loggerOf(config),
-  };
+  config: Pick<Config, 'LOG_LEVEL'>,
+  runtime: Pick<Runtime, 'clock'>,
+): RequestStores {
+  return { idempotency: new DynamoIdempotencyStore(table, runtime.clock), logger: loggerOf(config) };
+}
+
+/** What every composition starts from: the clock and ids, the table, the economy, the runner and writer. */
+export function ledgerBaseFrom(config: Config): LedgerBase & { economy: EconomyConfig } {
+  const runtime = systemRuntime();
+  const table = tableOf(config);
+  const economy = economyOf(config);
+  return { ...ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economy), economy };
 }
 
 export interface Services {
@@ -162,7 +165,6 @@ export interface Services {
   market: Market;
   clearing: Clearing;
   idempotency: DynamoIdempotencyStore;
-  throttle: TokenBuckets;
   logger: Logger;
 }
 
@@ -183,21 +185,6 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...base,
     economy,
     ...marketStoresOf(base, config, economy, overrides),
-    ...httpDepsOf(table, config, runtime),
+    ...requestStoresOf(table, config, runtime),
   };
-}
-
-let cached: Services | undefined;
-
-/**
- * The container's services, built from the environment on first use. Only for the HTTP
- * functions that still call it at module scope; everything else is handed its configuration.
- */
-export function services(): Services {
-  if (!cached) {
-    const config = loadConfig(process.env);
-    initTelemetryFrom(config, 'syntropism');
-    cached = createServices(config);
-  }
-  return cached;
 }

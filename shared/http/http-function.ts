@@ -165,15 +165,3 @@ export function httpFunction<F extends HttpFunction>(fn: F, handlers: RouteHandl
   // Each handler's request type is narrower than the stack's; the table guarantees the match.
   return httpStack(fn, handlers as unknown as Record<string, AnyRouteHandler>, deps);
 }
-
-/**
- * A Lambda entry built on its first invocation rather than at import, so importing a function
- * module reads no environment and connects to nothing.
- */
-export function lazyHandler<A extends unknown[], R>(build: () => (...args: A) => R): (...args: A) => R {
-  let built: ((...args: A) => R) | undefined;
-  return (...args: A) => {
-    built ??= build();
-    return built(...args);
-  };
-}

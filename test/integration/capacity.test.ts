@@ -15,14 +15,21 @@ import { useApi } from '../harness/api.ts';
 
 const api = useApi('capacity');
 const ECONOMY = parseEconomyConfig({ round_seconds: 60 });
+/**
+ * Clocks stand still at a time in the middle of a round (each services' clock is this plus its
+ * offset), so bids placed one after another always share their round however slow the machine.
+ */
+const ANCHOR = (Math.floor(Date.now() / (ECONOMY.round_seconds * 1000)) + 0.5) * ECONOMY.round_seconds * 1000;
+/** Each composition draws its ids from its own seed: with clocks standing still, ids must still differ. */
+let compositions = 0;
 const ROUND_MS = ECONOMY.round_seconds * 1000;
 
 function services(offsetMs: number): Services {
-  const clock = { now: () => Date.now() + offsetMs };
+  const clock = { now: () => ANCHOR + offsetMs };
   return createServices(loadConfig({ ...process.env, TABLE_NAME: api.table.tableName }), {
     table: { doc: api.table.client, tableName: api.table.tableName },
     economy: ECONOMY,
-    runtime: { clock, ids: ulidGenerator(clock, seededRandom(offsetMs % 1000)), random: seededRandom(3) },
+    runtime: { clock, ids: ulidGenerator(clock, seededRandom(++compositions)), random: seededRandom(3) },
   });
 }
 

@@ -17,15 +17,22 @@ import { useApi } from '../harness/api.ts';
 
 const api = useApi('races');
 const ECONOMY = parseEconomyConfig({ round_seconds: 60 });
+/**
+ * Clocks stand still at a time in the middle of a round (each services' clock is this plus its
+ * offset), so bids placed one after another always share their round however slow the machine.
+ */
+const ANCHOR = (Math.floor(Date.now() / (ECONOMY.round_seconds * 1000)) + 0.5) * ECONOMY.round_seconds * 1000;
+/** Each composition draws its ids from its own seed: with clocks standing still, ids must still differ. */
+let compositions = 0;
 
 /** Services whose clock runs `offsetMs` ahead, optionally with a hook before each transaction. */
 function services(offsetMs = 0, beforeWrite?: (input: TransactWriteCommandInput) => Promise<void>): Services {
-  const clock = { now: () => Date.now() + offsetMs };
+  const clock = { now: () => ANCHOR + offsetMs };
   const table = { doc: api.table.client, tableName: api.table.tableName };
   return createServices(api.config, {
     table,
     economy: ECONOMY,
-    runtime: { clock, ids: ulidGenerator(clock, seededRandom(offsetMs + 1)), random: seededRandom(5) },
+    runtime: { clock, ids: ulidGenerator(clock, seededRandom(++compositions)), random: seededRandom(5) },
     sleep: async () => {},
     writer: async (input) => {
       await beforeWrite?.(input);

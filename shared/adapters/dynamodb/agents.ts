@@ -50,6 +50,14 @@ export interface AgentsDeps {
   runtime: Runtime;
 }
 
+/** An agent item, consistently read: all the authorizer needs of the agents store. */
+export async function readAgent(table: TableRef, agentId: string): Promise<AgentItem | undefined> {
+  const out = await table.doc.send(
+    new GetCommand({ TableName: table.tableName, Key: keys.agent(agentId), ConsistentRead: true }),
+  );
+  return out.Item as AgentItem | undefined;
+}
+
 export class Agents {
   constructor(private readonly deps: AgentsDeps) {}
 
@@ -57,11 +65,8 @@ export class Agents {
     return this.deps.table.tableName;
   }
 
-  async get(agentId: string): Promise<AgentItem | undefined> {
-    const out = await this.deps.table.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.agent(agentId), ConsistentRead: true }),
-    );
-    return out.Item as AgentItem | undefined;
+  get(agentId: string): Promise<AgentItem | undefined> {
+    return readAgent(this.deps.table, agentId);
   }
 
   async profile(agentId: string): Promise<AgentProfile | undefined> {

@@ -29,7 +29,7 @@ import { type Micros, micros } from '../../core/money.ts';
 import type { Runtime } from '../../core/ports.ts';
 import { type RoundWindow, roundAt } from '../../core/rounds.ts';
 import { keys } from '../../table.ts';
-import type { TableRef } from './client.ts';
+import { queryAll, type TableRef } from './client.ts';
 import { listings } from './cursor.ts';
 import type { Ledger } from './ledger.ts';
 import { insufficientBalance, type LedgerWriter, replayOrConflict, tooManyOpenBids } from './ledger-writer.ts';
@@ -104,30 +104,19 @@ export class Bids {
   async ofRound(round: string, opts: { pendingOnly?: boolean } = {}): Promise<RoundBid[]> {
     const shards = Array.from({ length: this.deps.roundShards }, (_, i) => i);
     const parts = await Promise.all(
-      shards.map(async (shard) => {
-        const items: RoundBid[] = [];
-        let start: Record<string, unknown> | undefined;
-        do {
-          const out = await this.deps.table.doc.send(
-            new QueryCommand({
-              TableName: this.tableName,
-              KeyConditionExpression: 'PK = :p',
-              ...(opts.pendingOnly
-                ? {
-                    FilterExpression: '#status = :pending',
-                    ExpressionAttributeNames: { '#status': 'status' },
-                    ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard), ':pending': 'pending' },
-                  }
-                : { ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard) } }),
-              ConsistentRead: true,
-              ExclusiveStartKey: start,
-            }),
-          );
-          items.push(...((out.Items ?? []) as RoundBid[]));
-          start = out.LastEvaluatedKey;
-        } while (start);
-        return items;
-      }),
+      shards.map((shard) =>
+        queryAll<RoundBid>(this.deps.table, {
+          KeyConditionExpression: 'PK = :p',
+          ...(opts.pendingOnly
+            ? {
+                FilterExpression: '#status = :pending',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard), ':pending': 'pending' },
+              }
+            : { ExpressionAttributeValues: { ':p': keys.roundBidsPartition(round, shard) } }),
+          ConsistentRead: true,
+        }),
+      ),
     );
     return parts.flat();
   }

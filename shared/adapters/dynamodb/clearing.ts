@@ -14,7 +14,7 @@
  */
 
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { BidRecord, RoundBid } from '../../core/bids.ts';
 import { type ActiveHold, type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
@@ -38,7 +38,7 @@ import {
 import { keys } from '../../table.ts';
 import type { Agents } from './agents.ts';
 import type { Bids } from './bids.ts';
-import { getAll, type TableRef } from './client.ts';
+import { getAll, queryAll, type TableRef } from './client.ts';
 import type { Ledger } from './ledger.ts';
 import type { LedgerWriter } from './ledger-writer.ts';
 import { outboxAction } from './outbox.ts';
@@ -243,28 +243,18 @@ export class Clearing {
 
   /** Rates of allocations active at `at`, excluding the round's own (a resumed clearing). */
   private async activeRates(at: number, round: string): Promise<ActiveHold[]> {
-    const out: ActiveHold[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.deps.table.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'PK = :p AND SK > :from',
-          ExpressionAttributeValues: { ':p': keys.activeAllocationsPartition, ':from': keys.activeAllocationsFrom(at) },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        if (item.round !== round && Number(item.starts_at_ms) <= at) {
-          // With its duration, an allocation's token need is counted exactly as it was at placement.
-          const duration_seconds = (Number(item.ends_at_ms) - Number(item.starts_at_ms)) / 1000;
-          out.push({ rates: item.rates as Partial<PerResource>, duration_seconds });
-        }
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.deps.table, {
+      KeyConditionExpression: 'PK = :p AND SK > :from',
+      ExpressionAttributeValues: { ':p': keys.activeAllocationsPartition, ':from': keys.activeAllocationsFrom(at) },
+      ConsistentRead: true,
+    });
+    return items
+      .filter((item) => item.round !== round && Number(item.starts_at_ms) <= at)
+      .map((item) => ({
+        rates: item.rates as Partial<PerResource>,
+        // With its duration, an allocation's token need is counted exactly as it was at placement.
+        duration_seconds: (Number(item.ends_at_ms) - Number(item.starts_at_ms)) / 1000,
+      }));
   }
 
   /**
@@ -574,26 +564,17 @@ export class Clearing {
 
   /** Rounds with bids not yet cleared whose window has closed (sparse index; catch-up). */
   private async unclearedRounds(now: number): Promise<RoundWindow[]> {
-    const out: RoundWindow[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.deps.table.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'GSI2',
-          KeyConditionExpression: 'GSI2PK = :p',
-          ExpressionAttributeValues: { ':p': 'ROUNDS#UNCLEARED' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const closes = Number(item.closes_at_ms);
-        if (closes <= now) {
-          out.push({ round: String(item.round_id), starts_at_ms: Number(item.starts_at_ms), closes_at_ms: closes });
-        }
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return out;
+    const items = await queryAll(this.deps.table, {
+      IndexName: 'GSI2',
+      KeyConditionExpression: 'GSI2PK = :p',
+      ExpressionAttributeValues: { ':p': 'ROUNDS#UNCLEARED' },
+    });
+    return items
+      .filter((item) => Number(item.closes_at_ms) <= now)
+      .map((item) => ({
+        round: String(item.round_id),
+        starts_at_ms: Number(item.starts_at_ms),
+        closes_at_ms: Number(item.closes_at_ms),
+      }));
   }
 }
