@@ -9,7 +9,7 @@ import {
   type BucketOptions,
   bucketMath,
   decisionAt,
-  inProcessRateLimiter,
+  InProcessRateLimiter,
   microsOf,
   TokenBuckets,
   take,
@@ -37,48 +37,48 @@ const tracked = (b: TokenBuckets) => (b as unknown as { buckets: Map<string, unk
 describe('TokenBuckets', () => {
   it('allows a full burst, then throttles', () => {
     const { buckets: b } = buckets({ ratePerSecond: 1, burst: 5 });
-    const results = Array.from({ length: 7 }, () => b.take('a'));
+    const results = Array.from({ length: 7 }, () => b.decide('a').retryAfterSeconds);
     expect(results).toEqual([0, 0, 0, 0, 0, 1, 1]);
   });
 
   it('refills at the configured rate as the clock advances', () => {
     const { buckets: b, advance } = buckets({ ratePerSecond: 2, burst: 2 });
-    expect([b.take('a'), b.take('a')]).toEqual([0, 0]);
-    expect(b.take('a')).toBeGreaterThan(0);
+    expect([b.decide('a').retryAfterSeconds, b.decide('a').retryAfterSeconds]).toEqual([0, 0]);
+    expect(b.decide('a').retryAfterSeconds).toBeGreaterThan(0);
     advance(499);
-    expect(b.take('a')).toBeGreaterThan(0);
+    expect(b.decide('a').retryAfterSeconds).toBeGreaterThan(0);
     advance(1);
-    expect(b.take('a')).toBe(0);
-    expect(b.take('a')).toBeGreaterThan(0);
+    expect(b.decide('a').retryAfterSeconds).toBe(0);
+    expect(b.decide('a').retryAfterSeconds).toBeGreaterThan(0);
   });
 
   it('never holds more than the burst, however long the caller was quiet', () => {
     const { buckets: b, advance } = buckets({ ratePerSecond: 10, burst: 3 });
-    b.take('a');
+    b.decide('a').retryAfterSeconds;
     advance(3_600_000);
-    expect(Array.from({ length: 4 }, () => b.take('a'))).toEqual([0, 0, 0, 1]);
+    expect(Array.from({ length: 4 }, () => b.decide('a').retryAfterSeconds)).toEqual([0, 0, 0, 1]);
   });
 
   it('keeps one bucket per caller', () => {
     const { buckets: b } = buckets({ ratePerSecond: 1, burst: 1 });
-    expect(b.take('a')).toBe(0);
-    expect(b.take('a')).toBeGreaterThan(0);
-    expect(b.take('b')).toBe(0);
+    expect(b.decide('a').retryAfterSeconds).toBe(0);
+    expect(b.decide('a').retryAfterSeconds).toBeGreaterThan(0);
+    expect(b.decide('b').retryAfterSeconds).toBe(0);
   });
 
   it('answers the whole seconds until a token is available, at least 1', () => {
     const slow = buckets({ ratePerSecond: 0.25, burst: 1 });
-    slow.buckets.take('a');
-    expect(slow.buckets.take('a')).toBe(4);
+    slow.buckets.decide('a').retryAfterSeconds;
+    expect(slow.buckets.decide('a').retryAfterSeconds).toBe(4);
     slow.advance(1_000);
-    expect(slow.buckets.take('a')).toBe(3);
+    expect(slow.buckets.decide('a').retryAfterSeconds).toBe(3);
     slow.advance(2_500);
-    expect(slow.buckets.take('a')).toBe(1);
+    expect(slow.buckets.decide('a').retryAfterSeconds).toBe(1);
 
     const fast = buckets({ ratePerSecond: 100, burst: 1 });
-    fast.buckets.take('a');
+    fast.buckets.decide('a').retryAfterSeconds;
     // 10 ms away, but Retry-After is in whole seconds and 0 would mean "go ahead".
-    expect(fast.buckets.take('a')).toBe(1);
+    expect(fast.buckets.decide('a').retryAfterSeconds).toBe(1);
   });
 
   it('lets a caller through once it has waited the Retry-After it was given', () => {
@@ -92,11 +92,11 @@ describe('TokenBuckets', () => {
         const { buckets: b, advance } = buckets({ ratePerSecond, burst });
         for (const gap of gaps) {
           advance(gap);
-          const wait = b.take('a');
+          const wait = b.decide('a').retryAfterSeconds;
           if (wait > 0) {
             expect(Number.isInteger(wait)).toBe(true);
             advance(wait * 1000);
-            expect(b.take('a')).toBe(0);
+            expect(b.decide('a').retryAfterSeconds).toBe(0);
           }
         }
       }),
@@ -117,7 +117,7 @@ describe('TokenBuckets', () => {
         for (const gap of gaps) {
           advance(gap);
           elapsed += gap;
-          if (b.take('a') === 0) allowed++;
+          if (b.decide('a').retryAfterSeconds === 0) allowed++;
           expect(allowed).toBeLessThanOrEqual(burst + (elapsed / 1000) * ratePerSecond + 1e-9);
         }
       }),
@@ -126,18 +126,18 @@ describe('TokenBuckets', () => {
 
   it('tracks at most maxKeys callers', () => {
     const { buckets: b } = buckets({ ratePerSecond: 1, burst: 1, maxKeys: 100 });
-    for (let i = 0; i < 10_000; i++) b.take(`caller-${i}`);
+    for (let i = 0; i < 10_000; i++) b.decide(`caller-${i}`);
     expect(tracked(b)).toBe(100);
   });
 
   it('drops the least recently seen caller first', () => {
     const { buckets: b } = buckets({ ratePerSecond: 0.001, burst: 1, maxKeys: 2 });
-    expect(b.take('a')).toBe(0);
-    expect(b.take('b')).toBe(0);
-    expect(b.take('a')).toBeGreaterThan(0); // a is seen again: b is now the oldest
-    expect(b.take('c')).toBe(0); // evicts b, keeps a
-    expect(b.take('a')).toBeGreaterThan(0); // a's empty bucket survived
-    expect(b.take('b')).toBe(0); // b was forgotten: it starts again with a full bucket
+    expect(b.decide('a').retryAfterSeconds).toBe(0);
+    expect(b.decide('b').retryAfterSeconds).toBe(0);
+    expect(b.decide('a').retryAfterSeconds).toBeGreaterThan(0); // a is seen again: b is now the oldest
+    expect(b.decide('c').retryAfterSeconds).toBe(0); // evicts b, keeps a
+    expect(b.decide('a').retryAfterSeconds).toBeGreaterThan(0); // a's empty bucket survived
+    expect(b.decide('b').retryAfterSeconds).toBe(0); // b was forgotten: it starts again with a full bucket
   });
 
   it('says what the RateLimit headers should: limit, remaining, reset', () => {
@@ -217,7 +217,7 @@ describe('TokenBuckets', () => {
 
   it('serves the limiter contract in process', async () => {
     const time = manualClock();
-    const limiter = inProcessRateLimiter({ ratePerSecond: 1, burst: 1 }, time.clock);
+    const limiter = new InProcessRateLimiter({ ratePerSecond: 1, burst: 1 }, time.clock);
     expect((await limiter.take('a')).allowed).toBe(true);
     expect(await limiter.take('a')).toMatchObject({ allowed: false, retryAfterSeconds: 1 });
     expect((await limiter.take('b')).allowed).toBe(true);

@@ -98,11 +98,6 @@ export class TokenBuckets {
     this.math = bucketMath(opts);
   }
 
-  /** Takes one token; returns 0 when allowed, else the seconds until a token is available. */
-  take(key: string): number {
-    return this.decide(key).retryAfterSeconds;
-  }
-
   /** Takes one token and says what the rate-limit headers should tell the caller. */
   decide(key: string): RateDecision {
     const nowUs = microsOf(this.clock.now());
@@ -123,8 +118,26 @@ export class TokenBuckets {
   }
 }
 
-/** The in-process buckets behind the limiter contract: one process, one container. */
-export function inProcessRateLimiter(opts: BucketOptions, clock: Clock): RateLimiter {
-  const buckets = new TokenBuckets(opts, clock);
-  return { take: async (callerKey) => buckets.decide(callerKey) };
+/** Seconds for an empty bucket to fill again: the window a `RateLimit-Policy` names. */
+export function windowSecondsOf(opts: Pick<BucketOptions, 'ratePerSecond' | 'burst'>): number {
+  return Math.max(1, Math.ceil(opts.burst / opts.ratePerSecond));
+}
+
+/**
+ * The in-process `RateLimiter`: per-caller buckets in this process's memory. Right for tests and
+ * a single process; behind several Lambda containers each would keep its own buckets, which is
+ * what the table-backed limiter is for.
+ */
+export class InProcessRateLimiter implements RateLimiter {
+  private readonly buckets: TokenBuckets;
+  readonly windowSeconds: number;
+
+  constructor(opts: BucketOptions, clock: Clock) {
+    this.buckets = new TokenBuckets(opts, clock);
+    this.windowSeconds = windowSecondsOf(opts);
+  }
+
+  async take(callerKey: string): Promise<RateDecision> {
+    return this.buckets.decide(callerKey);
+  }
 }

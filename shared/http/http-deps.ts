@@ -11,8 +11,8 @@ import { type RequestStores, requestStoresOf, type Services } from '../adapters/
 import type { Config } from '../config.ts';
 import type { Runtime } from '../core/ports.ts';
 import type { RateLimiter } from '../core/rate-limit.ts';
+import { InProcessRateLimiter, windowSecondsOf } from '../core/token-bucket.ts';
 import type { HttpDeps } from './http-function.ts';
-import { InProcessRateLimiter } from './rate-limiter.ts';
 
 export type ThrottleConfig = Pick<Config, 'RATE_LIMIT_PER_SECOND' | 'RATE_LIMIT_BURST' | 'RATE_LIMIT_STORE'>;
 
@@ -29,7 +29,7 @@ function limiterOf(table: TableRef, config: ThrottleConfig, runtime: Pick<Runtim
           onError: (error, caller) => logger.warn('rate limiter unavailable', { caller, error: String(error) }),
         })
       : new InProcessRateLimiter(bucket, runtime.clock);
-  return { limiter, windowSeconds: Math.max(1, Math.ceil(bucket.burst / bucket.ratePerSecond)) };
+  return { limiter, windowSeconds: windowSecondsOf(bucket) };
 }
 
 /** The HTTP dependencies over the given request stores. */

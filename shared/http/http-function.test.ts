@@ -13,12 +13,12 @@ import type { Claim, IdempotencyStore, StoredResponse } from '../adapters/dynamo
 import { initTelemetry } from '../adapters/telemetry/tracing.ts';
 import { DomainError, serviceUnavailable } from '../core/errors.ts';
 import type { Clock } from '../core/ports.ts';
+import { InProcessRateLimiter } from '../core/token-bucket.ts';
 import type { AnyRouteHandler, ApiRequest } from './api.ts';
 import type { CallerContext, HttpEvent, HttpResult } from './contract.ts';
 import { httpFunction, httpStack } from './http-function.ts';
 import { MAX_BODY_BYTES } from './limits.ts';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
-import { InProcessRateLimiter } from './rate-limiter.ts';
 
 const AGENT_A = 'a_01JD0000000000000000000001';
 const AGENT_B = 'a_01JD0000000000000000000002';

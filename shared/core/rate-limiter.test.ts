@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Clock } from '../core/ports.ts';
-import { InProcessRateLimiter } from './rate-limiter.ts';
+import type { Clock } from './ports.ts';
+import { InProcessRateLimiter } from './token-bucket.ts';
 
 function clock(): Clock & { advance(ms: number): void } {
   let now = 1_700_000_000_000;
