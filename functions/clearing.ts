@@ -5,18 +5,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Clearing } from '#shared/adapters/dynamodb/clearing';
 import { lambdaEntry } from '#shared/adapters/lazy-handler';
-import {
-  economyOf,
-  ledgerBaseOf,
-  loggerOf,
-  marketStoresOf,
-  type TableConfig,
-  tableOf,
-  txRunnerOf,
-} from '#shared/adapters/services';
+import { ledgerBaseFrom, loggerOf, marketStoresOf, type TableConfig } from '#shared/adapters/services';
 import { currentTraceContext, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
-import { systemRuntime } from '#shared/core/ports';
 
 export interface ClearingDeps {
   clearing: Pick<Clearing, 'clearDue'>;
@@ -50,10 +41,7 @@ export function clearingDepsOf(
   config: TableConfig &
     Pick<Config, 'TX_MAX_ATTEMPTS' | 'SYNTROPISM_ECONOMY' | 'LEDGER_SHARDS' | 'ROUND_BID_SHARDS' | 'LOG_LEVEL'>,
 ): ClearingDeps {
-  const runtime = systemRuntime();
-  const table = tableOf(config);
-  const economy = economyOf(config);
-  const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economy);
+  const { economy, ...base } = ledgerBaseFrom(config);
   const { clearing } = marketStoresOf(base, config, economy);
   return { clearing, logger: loggerOf(config) };
 }

@@ -145,7 +145,9 @@ export function requestStoresOf(
 }
 
 /** What every composition starts from: the clock and ids, the table, the economy, the runner and writer. */
-export function ledgerBaseFrom(config: Config): LedgerBase & { economy: EconomyConfig } {
+export function ledgerBaseFrom(
+  config: TableConfig & Pick<Config, 'TX_MAX_ATTEMPTS' | 'SYNTROPISM_ECONOMY'>,
+): LedgerBase & { economy: EconomyConfig } {
   const runtime = systemRuntime();
   const table = tableOf(config);
   const economy = economyOf(config);

@@ -161,8 +161,9 @@ export const economyConfigSchema = z
       .prefault({}),
     /**
      * The money supply's bounds, in credits. Minting (the operator's grants, human rewards) stops
-     * at `max_minted`, and no account holds more than `max_balance`; both keep every balance and
-     * total below 2^53 micro-credits, where doubles and DynamoDB numbers are exact.
+     * at `max_minted`, and no account holds more than `max_balance`. The bounds keep everything
+     * ever minted below 2^53 micro-credits (9e9 credits = 9e15 µcr < 9.007e15), so every balance,
+     * total and sum the ledger keeps is an exact integer in a double and in DynamoDB.
      */
     money: z
       .strictObject({

@@ -16,14 +16,6 @@ export const MICROS_PER_CREDIT = 1_000_000;
 export const MAX_CREDITS = 1_000_000_000;
 export const MAX_MICROS = (MAX_CREDITS * MICROS_PER_CREDIT) as Micros;
 
-/**
- * Default ceilings of the money supply (configurable lower in the economy). Everything ever
- * minted stays below 2^53 µcr, so every balance, every total and every sum the ledger keeps is
- * an exact integer in a double and in DynamoDB; the audit sums in BigInt all the same.
- */
-export const DEFAULT_MAX_MINTED_MICROS = (9_000_000_000 * MICROS_PER_CREDIT) as Micros;
-export const DEFAULT_MAX_BALANCE_MICROS = MAX_MICROS;
-
 export class MoneyError extends Error {
   override readonly name = 'MoneyError';
 }

@@ -145,11 +145,10 @@ export class Agents {
     const change = ledgerChange(grantMovement ? [grantMovement] : [], [
       { account_id: agentId, seq: events.length, opened_at: createdAt },
     ]);
-    const collision = () => new DomainError('conflict', 409, 'Agent id collision.');
     return this.deps.tx.run<R>(`register ${agentId}`, async () => ({
       actions: [
         this.agentPut<R>(agent),
-        ...this.deps.writer.actions<R>(change, () => ({ kind: 'fail', error: collision() })),
+        ...this.deps.writer.actions<R>(change, () => ({ kind: 'fail', error: agentIdCollision() })),
         outboxAction<R>(this.tableName, events, now),
       ],
       result: () => ({ agent, api_key: apiKey, balance: input.initial_balance }),
@@ -166,7 +165,7 @@ export class Agents {
           ConditionExpression: 'attribute_not_exists(PK)',
         },
       },
-      onConditionFailed: () => ({ kind: 'fail', error: new DomainError('conflict', 409, 'Agent id collision.') }),
+      onConditionFailed: () => ({ kind: 'fail', error: agentIdCollision() }),
     };
   }
 
@@ -354,3 +353,5 @@ export class Agents {
 function sequenced(snap: AccountSnapshot): AccountEffectInput {
   return { account_id: snap.account_id, seq: 1, lock: { kind: 'version', version: snap.version } };
 }
+
+const agentIdCollision = () => new DomainError('conflict', 409, 'Agent id collision.');

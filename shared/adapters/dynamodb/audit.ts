@@ -5,7 +5,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { type AuditReport, auditLedger as check, type Entry, type TransferRecord } from '../../core/ledger.ts';
-import { toEntry, toTransferRecord } from './ledger.ts';
+import { toEntry } from './ledger.ts';
+import { toTransferRecord } from './ledger-writer.ts';
 import type { Item } from './transaction.ts';
 
 const SEGMENTS = 4;

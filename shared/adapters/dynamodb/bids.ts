@@ -389,5 +389,3 @@ function notCancellable(bid: BidRecord): DomainError {
     status: bid.status,
   });
 }
-
-export { tooManyOpenBids };

@@ -18,12 +18,7 @@
 import { DomainError, notFound } from '../../core/errors.ts';
 import { entriesOf, sameTransfer, type TransferRecord } from '../../core/ledger.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
-import {
-  DEFAULT_MAX_BALANCE_MICROS,
-  DEFAULT_MAX_MINTED_MICROS,
-  formatCredits,
-  MICROS_PER_CREDIT,
-} from '../../core/money.ts';
+import { formatCredits, MICROS_PER_CREDIT } from '../../core/money.ts';
 import type { AccountEffect, LedgerChange } from '../../core/movements.ts';
 import { keys, systemAccountOf } from '../../table.ts';
 import type { Item, Resolution, TxAction } from './transaction.ts';
@@ -34,11 +29,6 @@ export interface MoneyLimits {
   /** Most micro-credits any account may hold. */
   maxBalance: number;
 }
-
-export const DEFAULT_MONEY_LIMITS: MoneyLimits = {
-  maxMinted: DEFAULT_MAX_MINTED_MICROS,
-  maxBalance: DEFAULT_MAX_BALANCE_MICROS,
-};
 
 /** The economy's money-supply bounds, in micro-credits. */
 export function moneyLimitsOf(economy: Pick<EconomyConfig, 'money'>): MoneyLimits {
@@ -54,7 +44,7 @@ export type OnGuardExists<R> = (existing: TransferRecord, requested: TransferRec
 export class LedgerWriter {
   constructor(
     private readonly tableName: string,
-    private readonly limits: MoneyLimits = DEFAULT_MONEY_LIMITS,
+    private readonly limits: MoneyLimits,
   ) {}
 
   /** The actions of a ledger change: guards and entries of its movements, one update per account. */

@@ -255,5 +255,3 @@ export function toEntry(item: Item): Entry {
     timestamp: String(item.timestamp),
   };
 }
-
-export { insufficientBalance, toTransferRecord };
