@@ -206,6 +206,62 @@ export const EVENT_TYPES = {
       })
       .strict(),
   },
+  tokens_metered: {
+    source: 'system',
+    component: 'scheduler',
+    when: 'a usage report consumes tokens of an allocation',
+    data: z
+      .object({
+        allocation_id: id,
+        agent_id: id,
+        tokens: z.number().int().positive(),
+        tokens_used: z.number().int().nonnegative(),
+        remaining: z.number().int().nonnegative(),
+      })
+      .strict(),
+  },
+  // System, execution (docs/execution.md)
+  llm_call_completed: {
+    source: 'system',
+    component: 'scheduler',
+    when: 'the LLM gateway settles a call (or the sweeper releases one that never settled): counts only, never content',
+    data: z
+      .object({
+        allocation_id: id,
+        agent_id: id,
+        reservation_id: id,
+        model: z.string().min(1).max(128),
+        prompt_tokens: z.number().int().nonnegative(),
+        completion_tokens: z.number().int().nonnegative(),
+        /** Allocation tokens drawn: the provider's usage × the model's weight. */
+        tokens_charged: z.number().int().nonnegative(),
+        latency_ms: z.number().int().nonnegative(),
+        status: z.enum(['ok', 'provider_error', 'timeout', 'client_closed', 'abandoned']),
+      })
+      .strict(),
+  },
+  execution_started: {
+    source: 'system',
+    component: 'scheduler',
+    when: 'the execution runner starts an agent process inside an allocation',
+    data: z.object({ execution_id: id, allocation_id: id, agent_id: id }).strict(),
+  },
+  execution_terminated: {
+    source: 'system',
+    component: 'scheduler',
+    when: 'the agent process of an execution ends',
+    data: z
+      .object({
+        execution_id: id,
+        allocation_id: id,
+        agent_id: id,
+        exit_code: z.number().int().nullable(),
+        reason: z.enum(['exited', 'allocation_ended', 'memory_limit', 'signal']),
+        signal: z.string().max(32).nullable().optional(),
+        duration_ms: z.number().int().nonnegative(),
+      })
+      .strict(),
+  },
   // System, agents and attention
   agent_registered: {
     source: 'system',
