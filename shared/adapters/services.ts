@@ -6,11 +6,13 @@
  * `createServices(config, overrides)` composes all of them into the `Services` object the local
  * stack and the tests use; each Lambda entry composes only what its function uses.
  */
+
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Config } from '../config.ts';
 import { type EconomyConfig, loadEconomyConfig } from '../core/market-config.ts';
 import { type Runtime, systemRuntime } from '../core/ports.ts';
 import { Agents } from './dynamodb/agents.ts';
+import { Allocations } from './dynamodb/allocations.ts';
 import { Bids } from './dynamodb/bids.ts';
 import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
 import { dynamoClients, dynamoOptionsOf, type TableRef } from './dynamodb/client.ts';
@@ -95,6 +97,10 @@ export function bidsOf(
   return new Bids({ ...base, ...deps, roundShards: config.ROUND_BID_SHARDS });
 }
 
+export function allocationsOf(base: StoreBase): Allocations {
+  return new Allocations(base);
+}
+
 export interface ClearingOverrides {
   clearingFaults?: ClearingFaults;
   maxBidsPerTransaction?: number;
@@ -166,6 +172,7 @@ export interface Services {
   bids: Bids;
   market: Market;
   clearing: Clearing;
+  allocations: Allocations;
   idempotency: DynamoIdempotencyStore;
   logger: Logger;
 }
@@ -187,6 +194,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...base,
     economy,
     ...marketStoresOf(base, config, economy, overrides),
+    allocations: allocationsOf(base),
     ...requestStoresOf(table, config, runtime),
   };
 }

@@ -12,10 +12,6 @@ import type { Allocation } from './settlement.ts';
 
 /** The stored allocation: the settlement's record and the token counters. */
 export interface AllocationRecord extends Omit<Allocation, 'status'> {
-  tokens_granted: number;
-  tokens_reserved: number;
-  tokens_used: number;
-  tokens_remaining: number;
   /** What the sweeper last wrote; `allocationStatus` is the truth. */
   status: 'active' | 'expired';
   expired_at?: string;

@@ -47,8 +47,11 @@ export interface Allocation {
   starts_at_ms: number;
   ends_at: string;
   ends_at_ms: number;
-  tokens_remaining: number;
+  /** The token budget: `granted = used + reserved + remaining` (see core/allocations.ts). */
+  tokens_granted: number;
+  tokens_reserved: number;
   tokens_used: number;
+  tokens_remaining: number;
   status: 'active';
 }
 
@@ -129,8 +132,10 @@ function allocationOf(bid: RoundBid, at: SettlementSetting): Allocation {
     starts_at_ms: at.clearingAt,
     ends_at: new Date(endsAt).toISOString(),
     ends_at_ms: endsAt,
-    tokens_remaining: bid.bundle.tokens ?? 0,
+    tokens_granted: bid.bundle.tokens ?? 0,
+    tokens_reserved: 0,
     tokens_used: 0,
+    tokens_remaining: bid.bundle.tokens ?? 0,
     status: 'active',
   };
 }
