@@ -36,6 +36,21 @@ const envSchema = z.object({
    * across every container and process) or `process` (in memory, per process: one-process use).
    */
   RATE_LIMIT_STORE: z.enum(['table', 'process']).default('table'),
+  /**
+   * The LLM gateway's provider: an OpenAI-compatible base URL (`https://api.openai.com/v1`).
+   * Unset: the built-in offline model answers (local stack, tests).
+   */
+  SYNTROPISM_LLM_BASE_URL: z.string().url().optional(),
+  /** The provider's key in plain text (local stack). Never logged, never in an event or an answer. */
+  SYNTROPISM_LLM_API_KEY: z.string().min(1).optional(),
+  /** Secrets Manager secret holding the provider's key (AWS); read once per container. */
+  SYNTROPISM_LLM_SECRET_ARN: z.string().optional(),
+  /**
+   * How long the gateway waits for the provider: a whole answer, or for a stream its head and
+   * then each gap between chunks. Below API Gateway's 30 s integration timeout by default, so a
+   * hung provider answers 504 from the gateway rather than from API Gateway.
+   */
+  SYNTROPISM_LLM_TIMEOUT_MS: z.coerce.number().int().min(100).max(900_000).default(25_000),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   SERVICE_VERSION: z.string().default('0.1.0'),

@@ -17,7 +17,13 @@ describe('defaults', () => {
     expect(ECONOMY_DEFAULTS.round_seconds).toBe(60);
     expect(ECONOMY_DEFAULTS.duration_seconds).toEqual({ min: 1, max: 3600 });
     expect(ECONOMY_DEFAULTS.capacity).toEqual({ cpu: 100, memory: 100, attention: 1 });
-    expect(ECONOMY_DEFAULTS.llm).toEqual({ max_spend_usd_per_hour: 10, usd_per_million_tokens: 2 });
+    expect(ECONOMY_DEFAULTS.llm).toEqual({
+      max_spend_usd_per_hour: 10,
+      usd_per_million_tokens: 2,
+      models: {},
+      default_max_tokens: 1024,
+      reservation_seconds: 900,
+    });
     expect(ECONOMY_DEFAULTS.pricing).toEqual({
       target_utilization: 0.8,
       k: 0.3,

@@ -57,6 +57,21 @@ function capacitySchema(whole: number, r: QuantizedResource) {
     .default(whole);
 }
 
+/** A model name as providers spell them (`gpt-4o-mini`, `meta-llama/Llama-3.1-8B`, `org:model@v1`). */
+const modelName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$/, 'a model name: 1-128 of [A-Za-z0-9._:/@-]');
+
+/**
+ * A model's weight: positive, at most 1000, in steps of 0.001, so that charges (usage × weight,
+ * rounded up) are computed in exact integer thousandths (`core/llm/metering.ts`).
+ */
+const weightSchema = z
+  .number()
+  .positive()
+  .max(1000)
+  .refine((w) => Math.abs(w * 1000 - Math.round(w * 1000)) < 1e-6 && Math.round(w * 1000) >= 1, {
+    message: 'a weight is a multiple of 0.001',
+  });
+
 export const CLEARING_POLICIES = ['total', 'density'] as const;
 export type ClearingPolicy = (typeof CLEARING_POLICIES)[number];
 
@@ -95,6 +110,17 @@ export const economyConfigSchema = z
         max_spend_usd_per_hour: z.number().positive().finite().default(10),
         /** What the LLM provider charges per million tokens, in USD. */
         usd_per_million_tokens: z.number().positive().finite().default(2),
+        /**
+         * The LLM gateway's allow-list: model name → weight, the allocation tokens one token of
+         * that model draws. A model costing twice `usd_per_million_tokens` has weight 2, so the
+         * hourly spend cap holds whichever models agents call. Empty by default: with no provider
+         * configured the offline model answers (see docs/llm-gateway.md).
+         */
+        models: z.record(modelName, z.strictObject({ weight: weightSchema })).default({}),
+        /** `max_tokens` of a call that names none (then capped by what the allocation has left). */
+        default_max_tokens: z.number().int().min(1).max(1_000_000).default(1024),
+        /** How long a call's reservation holds before the sweeper may release it as abandoned. */
+        reservation_seconds: z.number().int().min(30).max(3600).default(900),
       })
       .refine(
         (llm) => {

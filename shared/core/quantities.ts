@@ -75,7 +75,9 @@ export const MAX_TOKENS_PER_HOUR = 1e12;
  * Tokens per hour the LLM budget buys, rounded down to a whole token (a budget cannot buy a
  * fraction of one): ⌊max_spend_usd_per_hour ÷ usd_per_million_tokens × 1e6⌋, exact.
  */
-export function tokensPerHour(llm: EconomyConfig['llm']): bigint {
+export function tokensPerHour(
+  llm: Pick<EconomyConfig['llm'], 'max_spend_usd_per_hour' | 'usd_per_million_tokens'>,
+): bigint {
   const spend = decimalOf(llm.max_spend_usd_per_hour);
   const price = decimalOf(llm.usd_per_million_tokens);
   if (!spend || !price || price.digits === 0n) throw new RangeError('the LLM budget and price must be positive');

@@ -67,7 +67,9 @@ export function perResource<T>(f: (r: Resource) => T): PerResource<T> {
  * for H = `tokensPerHour(llm)`, the whole tokens per hour the budget pays for; the kernel reads
  * this double back as exactly H ÷ 3600 (see quantities.ts).
  */
-export function tokenCapacityPerSecond(llm: EconomyConfig['llm']): number {
+export function tokenCapacityPerSecond(
+  llm: Pick<EconomyConfig['llm'], 'max_spend_usd_per_hour' | 'usd_per_million_tokens'>,
+): number {
   const h = tokensPerHour(llm);
   if (h < 1n || h > BigInt(MAX_TOKENS_PER_HOUR)) {
     throw new RangeError(`the LLM budget must buy between 1 and ${MAX_TOKENS_PER_HOUR} tokens per hour`);

@@ -40,9 +40,18 @@ export interface ApiRequest<S extends RouteSpec = RouteSpec> {
 
 type StatusOf<S extends RouteSpec> = keyof S['responses'] & number;
 
-export type ApiResponse<S extends RouteSpec = RouteSpec> = {
-  [St in StatusOf<S>]: { status: St; body: z.input<S['responses'][St]>; headers?: Record<string, string> };
-}[StatusOf<S>];
+/** A 200 `text/event-stream` answer, for routes whose spec says `stream: true`. */
+export interface StreamAnswer {
+  status: 200;
+  stream: ReadableStream<Uint8Array>;
+  headers: Record<string, string>;
+}
+
+export type ApiResponse<S extends RouteSpec = RouteSpec> =
+  | {
+      [St in StatusOf<S>]: { status: St; body: z.input<S['responses'][St]>; headers?: Record<string, string> };
+    }[StatusOf<S>]
+  | (S extends { stream: true } ? StreamAnswer : never);
 
 export type RouteHandler<K extends RouteKey> = (req: ApiRequest<SpecOf<K>>) => Promise<ApiResponse<SpecOf<K>>>;
 
@@ -52,4 +61,4 @@ export type RouteHandlers<F extends HttpFunction> = { [K in RouteKeyOf<F>]: Rout
 /** A handler as the stack calls it, whatever its route. */
 export type AnyRouteHandler = (
   req: ApiRequest,
-) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
+) => Promise<{ status: number; body: unknown; headers?: Record<string, string> } | StreamAnswer>;

@@ -19,6 +19,16 @@ export interface CallerContext {
 
 export type HttpEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<CallerContext>;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+/**
+ * A result whose body is a stream (`text/event-stream`): the local server and the streaming
+ * function URL pipe `stream` to the client as it comes; behind API Gateway, which cannot stream,
+ * `bufferedStreams` reads it whole into `body` first.
+ */
+export type StreamingResult = HttpResult & { stream?: ReadableStream<Uint8Array> };
+
+export const isStreamingResult = (r: unknown): r is StreamingResult & { stream: ReadableStream<Uint8Array> } =>
+  typeof r === 'object' && r !== null && (r as StreamingResult).stream instanceof ReadableStream;
 export type HttpHandler = (event: HttpEvent, context: Context) => Promise<APIGatewayProxyResultV2>;
 
 /**

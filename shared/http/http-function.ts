@@ -28,7 +28,7 @@ import {
 } from '../adapters/telemetry/tracing.ts';
 import { DomainError } from '../core/errors.ts';
 import type { AnyRouteHandler, ApiRequest, RouteHandlers } from './api.ts';
-import type { HttpEvent, HttpHandler, HttpResult } from './contract.ts';
+import type { HttpEvent, HttpHandler, HttpResult, StreamingResult } from './contract.ts';
 import { accessMiddleware } from './middleware/access.ts';
 import { idempotencyMiddleware } from './middleware/idempotency.ts';
 import { inputMiddleware } from './middleware/input.ts';
@@ -73,11 +73,12 @@ function chain(handlers: Readonly<Record<string, AnyRouteHandler>>, deps: HttpDe
   // first response too: the same key with a corrected body is then a 422, never a second try.
   core.use(idempotencyMiddleware({ store: deps.idempotency, logger: deps.logger }));
   core.use(inputMiddleware());
-  return core.handler(async (event): Promise<HttpResult> => {
+  return core.handler(async (event): Promise<StreamingResult> => {
     const state = peekState(event);
     const handle = handlers[event.routeKey];
     if (!state || !handle) throw new Error(`no handler for ${event.routeKey}`);
     const res = await handle(apiRequest(event, state));
+    if ('stream' in res) return { statusCode: res.status, headers: { ...res.headers }, body: '', stream: res.stream };
     return {
       statusCode: res.status,
       headers: { 'content-type': 'application/json', ...res.headers },

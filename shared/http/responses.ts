@@ -180,3 +180,6 @@ export const deadLetterPage = z.object({
   ),
   next_cursor: cursor,
 });
+
+/** OpenAI's chat completion, passed through from the provider (or the offline model). */
+export { chatCompletionSchema as chatCompletion, modelListSchema as modelList } from '../core/llm/chat.ts';

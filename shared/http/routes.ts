@@ -10,6 +10,7 @@ import * as res from './responses.ts';
 import {
   agentEventBody,
   agentStateBody,
+  chatCompletionBody,
   deadLettersQuery,
   eventsQuery,
   listBidsQuery,
@@ -30,7 +31,7 @@ export type Access = 'public' | 'authenticated' | 'agent' | 'operator';
  */
 export type IdempotencyMode = 'required' | 'optional' | 'none';
 
-export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events'] as const;
+export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events', 'llm'] as const;
 export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
 
 /** A response header a route documents beyond those the HTTP stack adds to every answer. */
@@ -58,6 +59,11 @@ export interface RouteSpec {
   /** Success statuses and the schema of each one's body. */
   responses: Readonly<Record<number, z.ZodType>>;
   headers?: Readonly<Record<string, HeaderDoc>>;
+  /**
+   * The route may answer 200 as `text/event-stream` (its handler returns a stream): streamed by
+   * the local server and the streaming function URL, buffered whole behind API Gateway.
+   */
+  stream?: true;
 }
 
 export const ROUTES = [
@@ -263,6 +269,45 @@ export const ROUTES = [
     query: deadLettersQuery,
     idempotency: 'none',
     responses: { 200: res.deadLetterPage },
+  },
+  {
+    method: 'POST',
+    path: '/v1/llm/chat/completions',
+    fn: 'llm',
+    access: 'agent',
+    summary:
+      'OpenAI-compatible chat completion, charged to the allocation of X-Allocation-Id (or the only active one); stream: true answers SSE',
+    body: chatCompletionBody,
+    idempotency: 'none',
+    stream: true,
+    responses: { 200: res.chatCompletion },
+    headers: {
+      'X-Syntropism-Overhead-Ms': {
+        description: "The gateway's own time for this call in ms, the provider's excluded.",
+        schema: { type: 'integer', minimum: 0 },
+      },
+      'X-Syntropism-Allocation-Id': {
+        description: 'The allocation the call is charged to.',
+        schema: { type: 'string' },
+      },
+      'X-Syntropism-Tokens-Charged': {
+        description: 'Allocation tokens drawn: usage × the model weight, rounded up (not on streams).',
+        schema: { type: 'integer', minimum: 0 },
+      },
+      'X-Syntropism-Tokens-Remaining': {
+        description: 'What the allocation has left after the call (not on streams).',
+        schema: { type: 'integer', minimum: 0 },
+      },
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/llm/models',
+    fn: 'llm',
+    access: 'agent',
+    summary: 'The models the gateway allows, with their weights (OpenAI list shape)',
+    idempotency: 'none',
+    responses: { 200: res.modelList },
   },
 ] as const satisfies readonly RouteSpec[];
 

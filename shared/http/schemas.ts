@@ -146,3 +146,13 @@ export const deadLettersQuery = z
     cursor: z.string().min(1).max(2048).optional(),
   })
   .strict();
+
+/** An allocation id (`al_` and 26 base64url characters), as `X-Allocation-Id` names one. */
+export const allocationId = z.string().regex(/^al_[A-Za-z0-9_-]{26}$/, 'must be an allocation id');
+
+/**
+ * `POST /v1/llm/chat/completions`: OpenAI's request shape. Unlike every other body, unknown
+ * fields pass (OpenAI SDKs send new ones with each release); the fields the gateway reads are
+ * bounded (core/llm/chat.ts).
+ */
+export { chatRequestSchema as chatCompletionBody } from '../core/llm/chat.ts';
