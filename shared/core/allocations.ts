@@ -49,7 +49,7 @@ export function notUsable(a: AllocationRecord, nowMs: number): DomainError | und
     status === 'pending'
       ? `Allocation ${a.allocation_id} starts at ${a.starts_at}.`
       : `Allocation ${a.allocation_id} ended at ${a.ends_at}.`,
-    { status, starts_at: a.starts_at, ends_at: a.ends_at },
+    { allocation_status: status, starts_at: a.starts_at, ends_at: a.ends_at },
   );
 }
 
