@@ -281,13 +281,13 @@ describe('expiry', () => {
       { model: 'm', prompt_tokens: 1, completion_tokens: 1, tokens_charged: 30, latency_ms: 1, status: 'ok' },
       {},
     );
-    expect(await meter.expireEnded(1000)).toBeGreaterThanOrEqual(1);
+    expect((await meter.expireEnded(1000)).expired).toBeGreaterThanOrEqual(1);
     const again = await meter.expireEnded(1000);
     expect(await meter.get(id)).toMatchObject({ status: 'expired', tokens_used: 180 });
     const expired = (await outboxEvents()).filter(
       (e) => e.type === 'allocation_expired' && (e.data as { allocation_id: string }).allocation_id === id,
     );
     expect(expired.map((e) => e.data)).toEqual([{ allocation_id: id, agent_id: agent.id, tokens_used: 180 }]);
-    expect(again).toBe(0);
+    expect(again.expired).toBe(0);
   });
 });

@@ -26,7 +26,7 @@ import {
   recordOf,
   refuseDraw,
 } from './allocation-items.ts';
-import { queryAll } from './client.ts';
+import { queryAll, queryPages } from './client.ts';
 import { listings } from './cursor.ts';
 import { outboxAction } from './outbox.ts';
 import { Reservations } from './reservations.ts';
@@ -192,25 +192,31 @@ export class Allocations implements TokenMeter {
   }
 
   /**
-   * Marks up to `limit` allocations past their end `expired` with `allocation_expired`, oldest
-   * first. One still holding reserved tokens waits until its holds are settled or released, so
-   * the `tokens_used` it reports is final. Returns how many it expired.
+   * Marks allocations past their end `expired` with `allocation_expired`, oldest first, looking
+   * at up to `limit` of them. One still holding reserved tokens waits until its holds are settled
+   * or released (it stays in the index), so the `tokens_used` it reports is final. Returns how
+   * many it looked at and how many it expired.
    */
-  async expireEnded(limit: number, ctx: EventContext = {}): Promise<number> {
-    const out = await this.deps.table.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
+  async expireEnded(limit: number, ctx: EventContext = {}): Promise<{ examined: number; expired: number }> {
+    let examined = 0;
+    let expired = 0;
+    const pages = queryPages(
+      this.deps.table,
+      {
         IndexName: 'GSI2',
         KeyConditionExpression: 'GSI2PK = :p AND GSI2SK < :now',
         ExpressionAttributeValues: { ':p': keys.unexpiredAllocationsPartition, ':now': pad(this.now()) },
-        Limit: limit,
-      }),
+      },
+      { nextLimit: () => Math.min(100, limit - examined) },
     );
-    let expired = 0;
-    for (const item of out.Items ?? []) {
-      if (await this.expire(recordOf(item), ctx)) expired++;
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        examined++;
+        if (await this.expire(recordOf(item), ctx)) expired++;
+      }
+      if (examined >= limit) break;
     }
-    return expired;
+    return { examined, expired };
   }
 
   private expire(seen: AllocationRecord, ctx: EventContext): Promise<boolean> {
