@@ -29,6 +29,7 @@ const FUNCTION_ENTRIES = [
   'clearing.ts',
   'price-update.ts',
   'event-log.ts',
+  'sweeper.ts',
 ];
 const CDK_JSON_CONTEXT = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'cdk.json'), 'utf8')).context;
 
@@ -414,12 +415,38 @@ describe('default stack', () => {
     });
 
     it('schedules the clearing function with EventBridge Scheduler right after each round closes', () => {
-      const [schedule] = s.ofType('AWS::Scheduler::Schedule').map(([, r]) => r.Properties);
+      const schedule = s
+        .ofType('AWS::Scheduler::Schedule')
+        .map(([, r]) => r.Properties as { Target: { Arn: Json } })
+        .find((p) => JSON.stringify(p.Target.Arn).includes(s.id(s.stack.clearing)));
       expect(schedule).toMatchObject({
         ScheduleExpression: 'cron(* * * * ? *)',
         State: 'ENABLED',
         Target: { Arn: { 'Fn::GetAtt': [s.id(s.stack.clearing), 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 2 } },
       });
+    });
+
+    it('runs the allocation sweeper every minute, with read-write access to the table alone', () => {
+      const schedule = s
+        .ofType('AWS::Scheduler::Schedule')
+        .map(([, r]) => r.Properties as { Target: { Arn: Json } })
+        .find((p) => JSON.stringify(p.Target.Arn).includes(s.id(s.stack.sweeper)));
+      expect(schedule).toMatchObject({
+        ScheduleExpression: 'rate(1 minute)',
+        State: 'ENABLED',
+        Target: { RetryPolicy: { MaximumRetryAttempts: 2 } },
+      });
+      const role = s.resource(s.id(s.stack.sweeper)).Properties as { Role: { 'Fn::GetAtt': string[] } };
+      const policies = s
+        .ofType('AWS::IAM::Policy')
+        .filter(([, p]) => JSON.stringify(p.Properties).includes(role.Role['Fn::GetAtt'][0] ?? '?'));
+      const actions = policies.flatMap(([, p]) =>
+        (p.Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument.Statement.flatMap((st) =>
+          ([] as string[]).concat(st.Action),
+        ),
+      );
+      expect(actions.some((a) => a.startsWith('dynamodb:'))).toBe(true);
+      expect(actions.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('xray:'))).toEqual([]);
     });
 
     it('retries delivery to the NATS bridge for a day, then dead-letters it', () => {

@@ -48,6 +48,8 @@ export class SyntropismStack extends Stack {
   readonly priceUpdate: SyntropismFunction;
   readonly eventLog: SyntropismFunction;
   readonly clearingSchedule: scheduler.Schedule;
+  readonly sweeper: SyntropismFunction;
+  readonly sweeperSchedule: scheduler.Schedule;
   readonly events: EventPipeline;
   readonly monitoring: Monitoring;
 
@@ -133,6 +135,19 @@ export class SyntropismStack extends Stack {
       description: 'Clears due rounds (EventBridge Scheduler runs at most once a minute)',
       schedule: clearingSchedule(config.roundSeconds),
       target: new schedulerTargets.LambdaInvoke(this.clearing, { retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
+    });
+
+    // Releases stale token holds and marks ended allocations expired (correctness never waits on it).
+    this.sweeper = new SyntropismFunction(this, 'SweeperFunction', {
+      ...functionDefaults,
+      entry: 'sweeper.ts',
+      description: 'Releases stale token reservations and expires ended allocations',
+      timeout: Duration.seconds(60),
+    }).bindTable(this.ledger, { access: 'readwrite' });
+    this.sweeperSchedule = new scheduler.Schedule(this, 'SweeperSchedule', {
+      description: 'Sweeps allocations and reservations once a minute',
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
+      target: new schedulerTargets.LambdaInvoke(this.sweeper, { retryAttempts: 2, maxEventAge: Duration.minutes(2) }),
     });
 
     // Moves prices once per cleared round; triggered by the delivered auction_cleared.

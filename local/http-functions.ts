@@ -6,6 +6,7 @@
  */
 import { makeAuthorizer } from '#functions/authorizer';
 import { makeHandler as agents } from '#functions/http/agents';
+import { makeHandler as allocations } from '#functions/http/allocations';
 import { makeHandler as bids } from '#functions/http/bids';
 import { makeHandler as events } from '#functions/http/events';
 import { makeHandler as health } from '#functions/http/health';
@@ -32,6 +33,7 @@ export function httpFunctions(s: Services): HttpFunctions {
       transfers: transfers(deps),
       bids: bids(deps),
       rounds: rounds(deps),
+      allocations: allocations({ ...deps, clock: s.runtime.clock }),
       market: market(deps),
       events: events(deps),
     },

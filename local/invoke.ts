@@ -16,6 +16,7 @@ import * as eventLog from '#functions/event-log';
 import * as natsBridge from '#functions/nats-bridge';
 import * as outboxRelay from '#functions/outbox-relay';
 import * as priceUpdate from '#functions/price-update';
+import * as sweeper from '#functions/sweeper';
 import { createServices } from '#shared/adapters/services';
 import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import { type Config, loadConfig } from '#shared/config';
@@ -34,6 +35,7 @@ export const BACKGROUND_FUNCTIONS: Record<string, (config: Config) => AnyHandler
   'event-log': (config) => eventLog.makeHandler(eventLog.eventLogDepsOf(config)),
   'nats-bridge': (config) => natsBridge.makeHandler(natsBridge.natsBridgeDepsOf(config)),
   'outbox-relay': (config) => outboxRelay.makeHandler(outboxRelay.outboxRelayDepsOf(config)),
+  sweeper: (config) => sweeper.makeHandler(sweeper.sweeperDepsOf(config)),
 };
 
 export const FUNCTION_NAMES = [...Object.keys(BACKGROUND_FUNCTIONS), 'authorizer', ...HTTP_FUNCTIONS];

@@ -1,10 +1,12 @@
 /**
  * The background services of the local stack: the event pipeline (the Pipe, the bus with the
  * shared rules, the NATS bridge, the event log, the price update) and the clearing timer
- * standing in for EventBridge Scheduler, which also prints one status line per round. Both are
- * built from the stack's configuration (`ctx.config`), the same builders the functions use.
+ * standing in for EventBridge Scheduler, which also prints one status line per round, and the
+ * allocation sweeper's timer. All are built from the stack's configuration (`ctx.config`), with
+ * the same builders the functions use.
  */
 import { applyClearedRounds } from '#functions/price-update';
+import { makeHandler as makeSweeper, sweeperDepsOf } from '#functions/sweeper';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
 import { economyOf, ledgerBaseOf, marketStoresOf, tableOf, txRunnerOf } from '#shared/adapters/services';
@@ -40,6 +42,7 @@ export function marketServices(ctx: StackContext): BackgroundService[] {
   return [
     { name: 'event pipeline', start: () => startEventPipeline(ctx, market()) },
     { name: 'clearing timer', start: async () => startClearingTimer(market(), ctx.log) },
+    { name: 'allocation sweeper', start: async () => startSweeperTimer(ctx.config, ctx.log) },
   ];
 }
 
@@ -94,4 +97,27 @@ async function clearAndReport(stores: MarketStores, log: (line: string) => void)
   } catch (error) {
     log(`clearing failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** How often the local sweeper runs (every minute on AWS; a local round is a few seconds). */
+export const SWEEP_INTERVAL_MS = 2_000;
+
+/** Runs the sweeper function's handler on a timer, one run at a time. */
+export function startSweeperTimer(config: Config, log: (line: string) => void): RunningService {
+  const sweep = makeSweeper(sweeperDepsOf(config));
+  let running: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() =>
+      sweep().then(
+        () => undefined,
+        (error: unknown) => log(`sweeper failed: ${error instanceof Error ? error.message : String(error)}`),
+      ),
+    );
+  }, SWEEP_INTERVAL_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

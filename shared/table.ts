@@ -89,10 +89,28 @@ export const keys = {
   roundBidsPartition: (roundId: string, shard: number) => `ROUND#${roundId}#BIDS#${shard}`,
   agentBidsIndex: (agentId: string, bidId: string) => ({ GSI1PK: `AGENT#${agentId}#BIDS`, GSI1SK: bidId }),
   allocation: (allocationId: string) => ({ PK: `ALLOCATION#${allocationId}`, SK: 'ALLOCATION' }),
-  agentAllocationsIndex: (agentId: string, allocationId: string) => ({
+  /** An agent's allocations by start time (newest first with a descending query). */
+  agentAllocationsIndex: (agentId: string, startsAtMs: number, allocationId: string) => ({
     GSI1PK: `AGENT#${agentId}#ALLOCATIONS`,
-    GSI1SK: allocationId,
+    GSI1SK: `${String(startsAtMs).padStart(15, '0')}#${allocationId}`,
   }),
+  agentAllocationsPartition: (agentId: string) => `AGENT#${agentId}#ALLOCATIONS`,
+  /** Allocations the sweeper has not yet marked expired, by end (sparse GSI2: removed on expiry). */
+  unexpiredAllocationsIndex: (endsAtMs: number, allocationId: string) => ({
+    GSI2PK: 'ALLOCATIONS#UNEXPIRED',
+    GSI2SK: `${String(endsAtMs).padStart(15, '0')}#${allocationId}`,
+  }),
+  unexpiredAllocationsPartition: 'ALLOCATIONS#UNEXPIRED',
+  /** A draw of tokens by `POST /v1/allocations/{id}/usage`: its guard, kept with its answer. */
+  tokenUsage: (usageId: string) => ({ PK: `USAGE#${usageId}`, SK: 'USAGE' }),
+  /** A hold on an allocation's tokens (LLM gateway), settled or released once. */
+  reservation: (reservationId: string) => ({ PK: `RESERVATION#${reservationId}`, SK: 'RESERVATION' }),
+  /** Reservations still held, by deadline (sparse GSI2: removed when settled). */
+  heldReservationsIndex: (deadlineMs: number, reservationId: string) => ({
+    GSI2PK: 'RESERVATIONS#HELD',
+    GSI2SK: `${String(deadlineMs).padStart(15, '0')}#${reservationId}`,
+  }),
+  heldReservationsPartition: 'RESERVATIONS#HELD',
   /** Allocations by end time: the supply still committed at a clearing is a consistent range query. */
   activeAllocation: (endsAtMs: number, allocationId: string) => ({
     PK: 'ALLOCATIONS#ACTIVE',
@@ -123,6 +141,8 @@ export type ItemKind =
   | 'round_bid'
   | 'allocation'
   | 'active_allocation'
+  | 'token_usage'
+  | 'reservation'
   | 'prices'
   | 'price_history'
   | 'clearing_cursor'

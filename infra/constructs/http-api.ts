@@ -28,6 +28,8 @@ export const HTTP_TABLE_ACCESS: Record<HttpFunction, TableAccess | 'none'> = {
   bids: 'readwrite',
   // `POST /v1/rounds/clear` runs a clearing: escrow settlement, allocations, prices.
   rounds: 'readwrite',
+  // Usage reports draw tokens (conditional writes with their events); reads of allocations.
+  allocations: 'readwrite',
   // Prices, their history and quotes are reads; prices change only through clearing.
   market: 'read',
   // `POST /v1/events` writes agent events to the outbox; `GET` reads the event log.

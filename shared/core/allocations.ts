@@ -7,7 +7,7 @@
  * condition.
  */
 import { DomainError } from './errors.ts';
-import type { EventContext } from './events.ts';
+import type { EventContext, EventDraft } from './events.ts';
 import type { Allocation } from './settlement.ts';
 
 /** The stored allocation: the settlement's record and the token counters. */
@@ -49,7 +49,7 @@ export function notUsable(a: AllocationRecord, nowMs: number): DomainError | und
     status === 'pending'
       ? `Allocation ${a.allocation_id} starts at ${a.starts_at}.`
       : `Allocation ${a.allocation_id} ended at ${a.ends_at}.`,
-    { status, starts_at: a.starts_at, ends_at: a.ends_at },
+    { allocation_status: status, starts_at: a.starts_at, ends_at: a.ends_at },
   );
 }
 
@@ -67,6 +67,8 @@ export interface Reservation {
   allocation_id: string;
   agent_id: string;
   tokens: number;
+  /** The model the call is for, reported again when the hold is released unsettled. */
+  model?: string;
   /** After this instant the sweeper releases the hold as `abandoned`. */
   deadline_ms: number;
   created_at_ms: number;
@@ -105,3 +107,81 @@ export interface TokenMeter {
     ctx: EventContext,
   ): Promise<{ tokens_charged: number; remaining: number }>;
 }
+
+/** What an allocation shows at `nowMs`: its window, what is left of it, and its token budget. */
+export function allocationView(a: AllocationRecord, nowMs: number) {
+  return {
+    allocation_id: a.allocation_id,
+    agent_id: a.agent_id,
+    payer_id: a.payer_id,
+    bid_id: a.bid_id,
+    round: a.round,
+    bundle: a.bundle,
+    duration_seconds: a.duration_seconds,
+    cost: a.cost,
+    starts_at: a.starts_at,
+    ends_at: a.ends_at,
+    seconds_left: Math.max(0, Math.min(a.ends_at_ms - nowMs, a.ends_at_ms - a.starts_at_ms)) / 1000,
+    status: allocationStatus(a, nowMs),
+    tokens: tokenCountsOf(a),
+  };
+}
+export type AllocationView = ReturnType<typeof allocationView>;
+
+/**
+ * What settling a reservation of `reserved` tokens moves when the call cost `wanted`: the charge
+ * is drawn from the reservation first, then from what is left (a provider may report more than
+ * was reserved), never beyond; the rest of the reservation is released.
+ */
+export function settleDraw(reserved: number, wanted: number, remaining: number) {
+  const charged = Math.min(wanted, reserved + remaining);
+  return { charged, extra: Math.max(0, charged - reserved), released: Math.max(0, reserved - charged) };
+}
+
+/** The events of the token budget, one place for their fields. */
+export const allocationEvents = {
+  metered(a: AllocationRecord, tokens: number): EventDraft<'tokens_metered'> {
+    return {
+      type: 'tokens_metered',
+      agent_id: a.agent_id,
+      data: {
+        allocation_id: a.allocation_id,
+        agent_id: a.agent_id,
+        tokens,
+        tokens_used: a.tokens_used + tokens,
+        remaining: a.tokens_remaining - tokens,
+      },
+    };
+  },
+  quotaExceeded(a: AllocationRecord, requested: number): EventDraft<'quota_exceeded'> {
+    return {
+      type: 'quota_exceeded',
+      agent_id: a.agent_id,
+      data: { allocation_id: a.allocation_id, agent_id: a.agent_id, requested, remaining: a.tokens_remaining },
+    };
+  },
+  callCompleted(r: Reservation, call: LlmCallOutcome, charged: number): EventDraft<'llm_call_completed'> {
+    return {
+      type: 'llm_call_completed',
+      agent_id: r.agent_id,
+      data: {
+        allocation_id: r.allocation_id,
+        agent_id: r.agent_id,
+        reservation_id: r.reservation_id,
+        model: call.model,
+        prompt_tokens: call.prompt_tokens,
+        completion_tokens: call.completion_tokens,
+        tokens_charged: charged,
+        latency_ms: call.latency_ms,
+        status: call.status,
+      },
+    };
+  },
+  expired(a: AllocationRecord): EventDraft<'allocation_expired'> {
+    return {
+      type: 'allocation_expired',
+      agent_id: a.agent_id,
+      data: { allocation_id: a.allocation_id, agent_id: a.agent_id, tokens_used: a.tokens_used },
+    };
+  },
+};

@@ -1,6 +1,7 @@
 /**
  * Wire shape of bids, allocations and rounds.
  */
+import { type AllocationRecord, allocationView } from '../core/allocations.ts';
 import type { BidRecord } from '../core/bids.ts';
 import { formatCredits } from '../core/money.ts';
 
@@ -17,3 +18,8 @@ export const presentBid = (b: BidRecord) => ({
   allocation_id: b.allocation_id ?? null,
   placed_at: b.placed_at,
 });
+
+export const presentAllocation = (a: AllocationRecord, nowMs: number) => {
+  const view = allocationView(a, nowMs);
+  return { ...view, cost: formatCredits(view.cost) };
+};

@@ -181,5 +181,39 @@ export const deadLetterPage = z.object({
   next_cursor: cursor,
 });
 
+const tokenCounts = z.object({
+  granted: z.number().int(),
+  reserved: z.number().int(),
+  used: z.number().int(),
+  remaining: z.number().int(),
+});
+
+/** An execution context: status is computed from the window at the time of the answer. */
+export const allocation = z.object({
+  allocation_id: z.string(),
+  agent_id: z.string(),
+  payer_id: z.string(),
+  bid_id: z.string(),
+  round: z.string(),
+  bundle,
+  duration_seconds: z.number().int(),
+  cost: credits,
+  starts_at: timestamp,
+  ends_at: timestamp,
+  seconds_left: z.number().meta({ description: 'Seconds until `ends_at` (0 once ended).' }),
+  status: z.enum(['pending', 'active', 'expired']),
+  tokens: tokenCounts,
+});
+
+export const allocationList = z.object({ allocations: z.array(allocation), next_cursor: cursor });
+
+export const tokensMetered = z.object({
+  usage_id: z.string(),
+  allocation_id: z.string(),
+  tokens: z.number().int(),
+  tokens_used: z.number().int(),
+  remaining: z.number().int(),
+});
+
 /** OpenAI's chat completion, passed through from the provider (or the offline model). */
 export { chatCompletionSchema as chatCompletion, modelListSchema as modelList } from '../core/llm/chat.ts';

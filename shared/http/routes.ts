@@ -13,6 +13,7 @@ import {
   chatCompletionBody,
   deadLettersQuery,
   eventsQuery,
+  listAllocationsQuery,
   listBidsQuery,
   pageQuery,
   placeBidBody,
@@ -20,6 +21,7 @@ import {
   quoteBody,
   registerAgentBody,
   transferBody,
+  usageBody,
 } from './schemas.ts';
 
 /** Who may call a route. `public` routes skip the authorizer. */
@@ -31,7 +33,17 @@ export type Access = 'public' | 'authenticated' | 'agent' | 'operator';
  */
 export type IdempotencyMode = 'required' | 'optional' | 'none';
 
-export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events', 'llm'] as const;
+export const HTTP_FUNCTIONS = [
+  'health',
+  'agents',
+  'transfers',
+  'bids',
+  'rounds',
+  'allocations',
+  'market',
+  'events',
+  'llm',
+] as const;
 export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
 
 /** A response header a route documents beyond those the HTTP stack adds to every answer. */
@@ -210,6 +222,35 @@ export const ROUTES = [
     summary: 'Clear every due round now',
     idempotency: 'optional',
     responses: { 200: res.roundsCleared },
+  },
+  {
+    method: 'GET',
+    path: '/v1/allocations',
+    fn: 'allocations',
+    access: 'authenticated',
+    summary: "The caller's allocations (operator: ?agent_id=, or every one not yet ended)",
+    query: listAllocationsQuery,
+    idempotency: 'none',
+    responses: { 200: res.allocationList },
+  },
+  {
+    method: 'GET',
+    path: '/v1/allocations/{id}',
+    fn: 'allocations',
+    access: 'authenticated',
+    summary: 'An execution context: bundle, window, seconds left, token budget',
+    idempotency: 'none',
+    responses: { 200: res.allocation },
+  },
+  {
+    method: 'POST',
+    path: '/v1/allocations/{id}/usage',
+    fn: 'allocations',
+    access: 'agent',
+    summary: "Draw tokens from the allocation's budget (never below zero, only inside its window)",
+    body: usageBody,
+    idempotency: 'required',
+    responses: { 200: res.tokensMetered },
   },
   {
     method: 'GET',

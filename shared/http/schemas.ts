@@ -147,8 +147,31 @@ export const deadLettersQuery = z
   })
   .strict();
 
-/** An allocation id (`al_` and 26 base64url characters), as `X-Allocation-Id` names one. */
 export const allocationId = z.string().regex(/^al_[A-Za-z0-9_-]{26}$/, 'must be an allocation id');
+
+export const listAllocationsQuery = z
+  .object({
+    status: z.enum(['active', 'expired']).optional(),
+    agent_id: agentId.optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+/** Most tokens one usage report may draw: more than any allocation can hold (`MAX_TOKENS_PER_HOUR`). */
+export const MAX_USAGE_TOKENS = 1e12;
+
+export const usageBody = z
+  .object({
+    tokens: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_USAGE_TOKENS)
+      .meta({ description: 'Tokens to draw now: a whole number ≥ 1.', examples: [250] }),
+  })
+  .strict();
+
 
 /**
  * `POST /v1/llm/chat/completions`: OpenAI's request shape. Unlike every other body, unknown

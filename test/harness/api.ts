@@ -31,6 +31,14 @@ export interface ApiHarness extends TestStack {
   call(method: string, path: string, opts?: CallOptions): Promise<ApiResponse>;
   /** Registers an agent through the API; returns its id and key. */
   agent(name: string, initialBalance: number): Promise<{ id: string; key: string }>;
+  /**
+   * Wins an allocation for `agent`: places the bid, waits for its round to close, clears it and
+   * returns the won bid's allocation id (the stack's rounds are short wall-clock windows).
+   */
+  won(
+    agent: { key: string },
+    bid: { bundle: Record<string, number>; duration_seconds: number; amount: number },
+  ): Promise<string>;
   /** Runs the ledger audit and fails the test on any problem. */
   expectAuditClean(): Promise<void>;
   /** Items of the given kinds, for "nothing was written" checks. */
@@ -84,6 +92,21 @@ export function useApi(prefix: string, options: StackOptions = {}): ApiHarness {
       });
       expect(res.status, res.text).toBe(201);
       return { id: res.body.agent_id as string, key: res.body.api_key as string };
+    },
+    async won(agent, bid) {
+      const placed = await harness.call('POST', '/v1/bids', {
+        key: agent.key,
+        idempotencyKey: `won-${Math.random().toString(36).slice(2)}`,
+        body: bid,
+      });
+      expect(placed.status, placed.text).toBe(201);
+      const wait = Date.parse(placed.body.round_closes_at) - Date.now() + 20;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const cleared = await harness.call('POST', '/v1/rounds/clear');
+      expect(cleared.status, cleared.text).toBe(200);
+      const after = await harness.call('GET', `/v1/bids/${placed.body.bid_id}`, { key: agent.key });
+      expect(after.body, after.text).toMatchObject({ status: 'won' });
+      return after.body.allocation_id as string;
     },
     async expectAuditClean() {
       const report = await auditLedger({ client: harness.table.client, tableName: harness.table.tableName });

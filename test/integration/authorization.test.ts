@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { ROUTES, routeKey } from '#shared/http/routes';
 import { useApi } from '../harness/api.ts';
 
-const api = useApi('authz');
+// Short rounds: the matrix wins an allocation for its allocation routes without waiting long.
+const api = useApi('authz', { env: { SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: 2 }) } });
 
 type Who = 'none' | 'bad' | 'forged' | 'self' | 'other' | 'operator';
 
@@ -29,6 +30,9 @@ const MATRIX: Record<string, Record<Who, number>> = {
   'GET /v1/bids/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 200 },
   'GET /v1/rounds/{round}': { none: 401, bad: 401, forged: 401, self: 200, other: 200, operator: 200 },
   'POST /v1/rounds/clear': { none: 401, bad: 401, forged: 401, self: 403, other: 403, operator: 200 },
+  'GET /v1/allocations': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
+  'GET /v1/allocations/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 200 },
+  'POST /v1/allocations/{id}/usage': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
   'GET /v1/market': { none: 401, bad: 401, forged: 401, self: 200, other: 200, operator: 200 },
   'GET /v1/market/history': { none: 401, bad: 401, forged: 401, self: 200, other: 200, operator: 200 },
   'POST /v1/market/quote': { none: 401, bad: 401, forged: 401, self: 200, other: 200, operator: 200 },
@@ -41,6 +45,7 @@ const MATRIX: Record<string, Record<Who, number>> = {
 /** Query strings some routes need to be valid at all. */
 const QUERY: Record<string, string> = {
   'GET /v1/bids': '?agent_id={agent}',
+  'GET /v1/allocations': '?agent_id={agent}',
   'GET /v1/events': '?agent_id={agent}',
   'GET /v1/market/history': '?resource=cpu',
 };
@@ -50,6 +55,7 @@ const BODY: Record<string, (who: Who, ids: { target: string; other: string }, n:
   'PUT /v1/agents/{id}/state': () => ({ state: 'active' }),
   'POST /v1/transfers': (who, ids) => ({ to_agent_id: who === 'self' ? ids.other : ids.target, amount: 0.01 }),
   'POST /v1/bids': () => ({ bundle: { memory: 1 }, duration_seconds: 10, amount: 1 }),
+  'POST /v1/allocations/{id}/usage': () => ({ tokens: 1 }),
   'POST /v1/market/quote': () => ({ bundle: { cpu: 1 }, duration_seconds: 10 }),
   'POST /v1/events': () => ({ type: 'reflection', data: { trigger: 'matrix', outcome_assessment: 'fine' } }),
 };
@@ -79,9 +85,11 @@ describe('authorization matrix', () => {
       body: { bundle: { cpu: 1 }, duration_seconds: 10, amount: 1 },
     });
     expect(placed.status, placed.text).toBe(201);
+    const allocation = await api.won(target, { bundle: { cpu: 0.1, tokens: 100 }, duration_seconds: 600, amount: 1 });
     for (const [route, expected] of Object.entries(MATRIX)) {
       const [method = 'GET', template = ''] = route.split(' ');
       let id = template.startsWith('/v1/bids/') ? placed.body.bid_id : target.id;
+      if (template.startsWith('/v1/allocations/')) id = allocation;
       if (route === 'DELETE /v1/bids/{id}') {
         // Rounds are wall-clock windows and the operator's `POST /v1/rounds/clear` row above
         // settles every due round, so the first bid may already be won; cancel a fresh one,

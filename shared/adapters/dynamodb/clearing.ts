@@ -391,7 +391,8 @@ export class Clearing {
             TableName: t,
             Item: {
               ...keys.allocation(a.allocation_id),
-              ...keys.agentAllocationsIndex(a.agent_id, a.allocation_id),
+              ...keys.agentAllocationsIndex(a.agent_id, a.starts_at_ms, a.allocation_id),
+              ...keys.unexpiredAllocationsIndex(a.ends_at_ms, a.allocation_id),
               kind: 'allocation',
               ...a,
             },

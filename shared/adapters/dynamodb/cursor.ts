@@ -136,6 +136,27 @@ export const listings = {
       },
     );
   },
+  /**
+   * `GET /v1/allocations`: an agent's (GSI1, by start) or, for the operator, every allocation
+   * not yet ended (GSI2, by end).
+   */
+  allocations(caller: string, agentId: string | undefined, status: string | undefined) {
+    const scope = { caller, listing: 'allocations', filters: { agent: agentId, status } };
+    const own = (p: Position<'PK' | 'SK'>, sk: string) =>
+      sameKey(p, keys.allocation(sk.slice(sk.indexOf('#') + 1))) && sk.indexOf('#') === 15;
+    if (agentId !== undefined) {
+      return listing(scope, {
+        attributes: ['PK', 'SK', 'GSI1PK', 'GSI1SK'],
+        partition: { GSI1PK: keys.agentAllocationsPartition(agentId) },
+        valid: (p) => own(p, p.GSI1SK),
+      });
+    }
+    return listing(scope, {
+      attributes: ['PK', 'SK', 'GSI2PK', 'GSI2SK'],
+      partition: { GSI2PK: keys.unexpiredAllocationsPartition },
+      valid: (p) => own(p, p.GSI2SK),
+    });
+  },
   /** `GET /v1/agents`: every agent (GSI1 `AGENTS`). */
   agents(caller: string) {
     return listing(
