@@ -10,6 +10,7 @@ import { makeHandler as allocations } from '#functions/http/allocations';
 import { makeHandler as bids } from '#functions/http/bids';
 import { makeHandler as events } from '#functions/http/events';
 import { makeHandler as health } from '#functions/http/health';
+import { makeHandler as llm } from '#functions/http/llm';
 import { makeHandler as market } from '#functions/http/market';
 import { makeHandler as rounds } from '#functions/http/rounds';
 import { makeHandler as transfers } from '#functions/http/transfers';
@@ -36,6 +37,8 @@ export function httpFunctions(s: Services): HttpFunctions {
       allocations: allocations({ ...deps, clock: s.runtime.clock }),
       market: market(deps),
       events: events(deps),
+      // Unbuffered: the local server streams `stream: true` answers as they come.
+      llm: llm(deps),
     },
     authorizer: makeAuthorizer(s),
   };

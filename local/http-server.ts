@@ -17,10 +17,18 @@ import type {
   Context,
 } from 'aws-lambda';
 import { DomainError, type ProblemCode, validationFailed } from '#shared/core/errors';
-import type { AuthorizerResult, HttpEvent, HttpHandler, HttpResult } from '#shared/http/contract';
+import {
+  type AuthorizerResult,
+  type HttpEvent,
+  type HttpHandler,
+  type HttpResult,
+  isStreamingResult,
+  type StreamingResult,
+} from '#shared/http/contract';
 import { MAX_BODY_BYTES } from '#shared/http/limits';
 import { problemResponse } from '#shared/http/problem';
 import { type HttpFunction, ROUTES, type RouteSpec, routeKey } from '#shared/http/routes';
+import { pipeStream } from '#shared/http/streaming';
 
 /** Placeholder identity of the local "account" and API, where API Gateway puts real ones. */
 const ACCOUNT_ID = '000000000000';
@@ -28,7 +36,7 @@ const API_ID = 'local';
 /** API Gateway's integration timeout; handlers see it through getRemainingTimeInMillis(). */
 const INTEGRATION_TIMEOUT_MS = 30_000;
 /** Headers that carry one value: repeated lines are refused rather than joined. */
-const SINGLE_VALUED = ['idempotency-key', 'x-scenario-id'] as const;
+const SINGLE_VALUED = ['idempotency-key', 'x-scenario-id', 'x-allocation-id'] as const;
 
 export type { AuthorizerResult } from '#shared/http/contract';
 export type Authorizer = (event: APIGatewayRequestAuthorizerEventV2, context: Context) => Promise<AuthorizerResult>;
@@ -367,7 +375,11 @@ function sendError(res: ServerResponse, info: RequestInfo, error: unknown, heade
  * `statusCode` is a structured response; anything else (a string, an object) is the body of a
  * 200 `application/json` response.
  */
-function sendResult(res: ServerResponse, info: RequestInfo, result: unknown): void {
+async function sendResult(res: ServerResponse, info: RequestInfo, result: unknown): Promise<void> {
+  if (isStreamingResult(result)) {
+    await sendStream(res, info, result);
+    return;
+  }
   if (!isRecord(result) || typeof result.statusCode !== 'number') {
     const body = typeof result === 'string' ? result : (JSON.stringify(result) ?? 'null');
     res.writeHead(200, {
@@ -399,6 +411,22 @@ function sendResult(res: ServerResponse, info: RequestInfo, result: unknown): vo
   const body = result.isBase64Encoded === true ? Buffer.from(text, 'base64') : Buffer.from(text, 'utf8');
   res.setHeader('content-length', body.length);
   res.end(body);
+}
+
+/**
+ * A streamed result (SSE from the LLM gateway), as a Lambda function URL in RESPONSE_STREAM mode
+ * sends it: the head at once, then each chunk as the handler produces it, no content-length.
+ */
+async function sendStream(
+  res: ServerResponse,
+  info: RequestInfo,
+  result: StreamingResult & { stream: ReadableStream<Uint8Array> },
+): Promise<void> {
+  res.statusCode = result.statusCode ?? 200;
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, String(value));
+  res.setHeader('apigw-requestid', info.requestId);
+  res.flushHeaders();
+  await pipeStream(result.stream, res);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,7 +491,7 @@ async function invoke(d: Dispatch, res: ServerResponse, info: RequestInfo, route
     return;
   }
   try {
-    sendResult(res, info, await handler(event, lambdaContext(route.spec.fn)));
+    await sendResult(res, info, await handler(event, lambdaContext(route.spec.fn)));
   } catch (error) {
     d.logError(`handler ${route.spec.fn} failed on ${route.key}:`, error);
     if (!res.headersSent) sendError(res, info, error);

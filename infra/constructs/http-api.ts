@@ -34,6 +34,8 @@ export const HTTP_TABLE_ACCESS: Record<HttpFunction, TableAccess | 'none'> = {
   market: 'read',
   // `POST /v1/events` writes agent events to the outbox; `GET` reads the event log.
   events: 'readwrite',
+  // Reservations and settlements of LLM calls (conditional writes with their events).
+  llm: 'readwrite',
 };
 
 /** Construct id of the function serving `fn`: `agents` → `AgentsFunction`. */

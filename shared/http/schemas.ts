@@ -172,7 +172,6 @@ export const usageBody = z
   })
   .strict();
 
-
 /**
  * `POST /v1/llm/chat/completions`: OpenAI's request shape. Unlike every other body, unknown
  * fields pass (OpenAI SDKs send new ones with each release); the fields the gateway reads are

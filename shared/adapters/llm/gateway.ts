@@ -146,6 +146,7 @@ export class LlmGateway {
         allocation_id: allocation.allocation_id,
         agent_id: call.agent_id,
         tokens: plan.tokens,
+        model: call.request.model,
         deadline_ms: runtime.clock.now() + llm.reservation_seconds * 1000,
       },
       call.events,
