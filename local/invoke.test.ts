@@ -72,7 +72,7 @@ describe('events/', () => {
     for (const envelope of event.detail.events) validateEnvelope(envelope);
   });
 
-  it.each(['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events'])(
+  it.each(['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events', 'llm'])(
     '%s: an API Gateway v2 request of one of its routes',
     (fn) => {
       const event = sample(fn);

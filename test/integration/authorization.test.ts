@@ -39,6 +39,9 @@ const MATRIX: Record<string, Record<Who, number>> = {
   'POST /v1/events': { none: 401, bad: 401, forged: 401, self: 201, other: 201, operator: 403 },
   'GET /v1/events': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
   'GET /v1/dead-letters': { none: 401, bad: 401, forged: 401, self: 403, other: 403, operator: 200 },
+  // Charged to the target's allocation, named by X-Allocation-Id: another agent's is a 404.
+  'POST /v1/llm/chat/completions': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
+  'GET /v1/llm/models': { none: 401, bad: 401, forged: 401, self: 200, other: 200, operator: 403 },
   'DELETE /v1/bids/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
 };
 
@@ -58,6 +61,17 @@ const BODY: Record<string, (who: Who, ids: { target: string; other: string }, n:
   'POST /v1/allocations/{id}/usage': () => ({ tokens: 1 }),
   'POST /v1/market/quote': () => ({ bundle: { cpu: 1 }, duration_seconds: 10 }),
   'POST /v1/events': () => ({ type: 'reflection', data: { trigger: 'matrix', outcome_assessment: 'fine' } }),
+  // No provider here: the offline model answers.
+  'POST /v1/llm/chat/completions': () => ({
+    model: 'syntropism-offline',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_tokens: 8,
+  }),
+};
+
+/** Headers some routes need: the allocation an LLM call is charged to. */
+const HEADERS: Record<string, (allocation: string) => Record<string, string>> = {
+  'POST /v1/llm/chat/completions': (allocation) => ({ 'x-allocation-id': allocation }),
 };
 
 describe('authorization matrix', () => {
@@ -112,6 +126,7 @@ describe('authorization matrix', () => {
         const res = await api.call(method, path, {
           key: keyOf[who],
           ...(body !== undefined && { body }),
+          ...(HEADERS[route] && { headers: HEADERS[route](allocation) }),
           ...(method !== 'GET' && { idempotencyKey: `m-${n}` }),
         });
         if (res.status !== expected[who])

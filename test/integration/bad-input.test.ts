@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH } from '#shared/http/limits';
 import { useApi } from '../harness/api.ts';
 
-const api = useApi('bad-input');
+// Short rounds: the LLM gateway's fuzz wins an allocation first.
+const api = useApi('bad-input', { env: { SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: 1 }) } });
 const RUNS = 1_000;
 
 /** A valid body of each route, mutated into an invalid one by the arbitraries below. */
@@ -144,6 +145,97 @@ describe('malformed requests change nothing', () => {
     );
     expect(await api.snapshot(['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'outbox'])).toBe(before);
     await api.expectAuditClean();
+  });
+});
+
+/**
+ * The LLM gateway passes unknown fields on (OpenAI adds them often), so its fuzz aims at the
+ * fields it reads: each given a value the schema refuses, plus the body-level faults of every route.
+ */
+const LLM_VALID = { model: 'syntropism-offline', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 };
+const LLM_BAD_FIELDS: [string, unknown[]][] = [
+  ['model', [1, true, null, '', 'x'.repeat(129), {}, 'gpt-not-allowed']],
+  [
+    'messages',
+    [
+      [],
+      [{}],
+      [{ role: 'robot', content: 'x' }],
+      [{ role: 'user', content: 5 }],
+      [{ role: 'user', content: [{ type: 5 }] }],
+      [{ role: 'user', content: 'x', name: 'n'.repeat(257) }],
+      'hi',
+      null,
+      {},
+    ],
+  ],
+  ['max_tokens', [0, -1, 1.5, 1e7, '5', true, []]],
+  ['max_completion_tokens', [0, -3, 2.5, 'ten']],
+  ['temperature', [-0.1, 2.5, 'hot', {}]],
+  ['top_p', [1.5, -1]],
+  ['n', [2, 0, '1']],
+  ['stream', ['yes', 1, {}]],
+  ['stream_options', ['x', 3, { include_usage: 'y' }]],
+];
+
+function malformedLlm() {
+  const valid = JSON.stringify(LLM_VALID);
+  return fc.oneof(
+    fc
+      .constantFrom(...LLM_BAD_FIELDS.flatMap(([k, values]) => values.map((v) => [k, v] as const)))
+      .map(([k, v]) => [JSON.stringify({ ...LLM_VALID, [k]: v }), 'application/json'] as const),
+    fc
+      .string({ maxLength: 40 })
+      .filter((t) => {
+        try {
+          JSON.parse(t);
+          return false;
+        } catch {
+          return true;
+        }
+      })
+      .map((t) => [t, 'application/json'] as const),
+    fc.nat({ max: 40 }).map((n) => [valid.slice(0, n), 'application/json'] as const),
+    fc
+      .oneof(fc.integer(), fc.string(), fc.array(fc.integer()))
+      .map((v) => [JSON.stringify(v), 'application/json'] as const),
+    fc.constantFrom('text/plain', 'application/xml', 'multipart/form-data').map((ct) => [valid, ct] as const),
+    fc
+      .integer({ min: 65_537, max: 200_000 })
+      .map((n) => [JSON.stringify({ ...LLM_VALID, pad: 'x'.repeat(n) }), 'application/json'] as const),
+  );
+}
+
+describe('malformed LLM gateway calls change nothing', () => {
+  it(`POST /v1/llm/chat/completions: ${RUNS} malformed requests → 4xx problem+json, nothing reserved`, async () => {
+    const self = await api.agent('llm-fuzzed', 50);
+    const allocation = await api.won(self, { bundle: { cpu: 0.1, tokens: 1000 }, duration_seconds: 600, amount: 1 });
+    const kinds = ['allocation', 'reservation', 'outbox'];
+    const before = await api.snapshot(kinds);
+    await fc.assert(
+      fc.asyncProperty(malformedLlm(), async ([body, contentType]) => {
+        const res = await api.call('POST', '/v1/llm/chat/completions', {
+          key: self.key,
+          raw: body,
+          headers: { 'content-type': contentType, 'x-allocation-id': allocation },
+        });
+        expect(
+          res.status,
+          `${res.status} for ${body.slice(0, 200)} (${contentType}): ${res.text.slice(0, 300)}`,
+        ).toBeGreaterThanOrEqual(400);
+        expect(res.status).toBeLessThan(500);
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+      }),
+      { numRuns: RUNS, seed: 20261126 },
+    );
+    expect(await api.snapshot(kinds)).toBe(before);
+    // The valid body itself is accepted: the refusals above were the fuzzed fields'.
+    const ok = await api.call('POST', '/v1/llm/chat/completions', {
+      key: self.key,
+      body: LLM_VALID,
+      headers: { 'x-allocation-id': allocation },
+    });
+    expect(ok.status, ok.text).toBe(200);
   });
 });
 
