@@ -83,6 +83,13 @@ describe('events/', () => {
     },
   );
 
+  it('llm-stream: a function URL event of a gateway route', () => {
+    const event = sample('llm-stream');
+    expect(event.routeKey).toBe('$default');
+    const key = `${event.requestContext.http.method} ${event.rawPath}`;
+    expect(ROUTES.find((r) => routeKey(r) === key)?.fn).toBe('llm');
+  });
+
   it('authorizer: a REQUEST authorizer event with its identity source', () => {
     const event = sample('authorizer');
     expect(event.type).toBe('REQUEST');

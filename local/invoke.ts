@@ -8,11 +8,13 @@
  * from a `Services` object, as the local stack serves them (local/http-functions.ts).
  */
 import { readFileSync, realpathSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Context } from 'aws-lambda';
 import * as clearing from '#functions/clearing';
 import * as eventLog from '#functions/event-log';
+import * as llmStream from '#functions/llm-stream';
 import * as natsBridge from '#functions/nats-bridge';
 import * as outboxRelay from '#functions/outbox-relay';
 import * as priceUpdate from '#functions/price-update';
@@ -36,7 +38,19 @@ export const BACKGROUND_FUNCTIONS: Record<string, (config: Config) => AnyHandler
   'nats-bridge': (config) => natsBridge.makeHandler(natsBridge.natsBridgeDepsOf(config)),
   'outbox-relay': (config) => outboxRelay.makeHandler(outboxRelay.outboxRelayDepsOf(config)),
   sweeper: (config) => sweeper.makeHandler(sweeper.sweeperDepsOf(config)),
+  'llm-stream': (config) => collected(llmStream.llmStreamOf(config)),
 };
+
+/** A streaming handler run to its end: what it wrote (prelude and body), as text. */
+function collected(handler: ReturnType<typeof llmStream.llmStreamOf>): AnyHandler {
+  return async (event, context) => {
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await handler(event, out, context);
+    return Buffer.concat(chunks).toString('utf8').replace('\u0000'.repeat(8), '\n\n');
+  };
+}
 
 export const FUNCTION_NAMES = [...Object.keys(BACKGROUND_FUNCTIONS), 'authorizer', ...HTTP_FUNCTIONS];
 
