@@ -21,6 +21,7 @@ describe('stack configuration', () => {
       alarmEmail: undefined,
       roundSeconds: 60,
       economy: { ...ECONOMY_DEFAULTS, round_seconds: 60 },
+      llm: { baseUrl: undefined, timeoutMs: 25_000, streamTimeoutMs: 60_000 },
     });
   });
 

@@ -70,6 +70,12 @@ const fields = z.object({
    * JSON or the path of a JSON file. Validated here with the functions' own schema.
    */
   economy: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+  /** The LLM gateway's OpenAI-compatible provider; absent, the offline model answers. */
+  llmBaseUrl: z.string().url().optional(),
+  /** The gateway's provider timeout behind API Gateway (below its 30 s integration timeout). */
+  llmTimeoutMs: z.coerce.number().int().min(100).max(28_000).default(25_000),
+  /** The provider timeout of the streaming URL (head, then each gap between chunks). */
+  llmStreamTimeoutMs: z.coerce.number().int().min(100).max(600_000).default(60_000),
 });
 
 const contextSchema = fields
@@ -96,6 +102,7 @@ export interface StackConfig {
   readonly roundSeconds: number;
   /** The resolved economy every function gets in `SYNTROPISM_ECONOMY`. */
   readonly economy: EconomyConfig;
+  readonly llm: { readonly baseUrl?: string; readonly timeoutMs: number; readonly streamTimeoutMs: number };
 }
 
 /** The `economy` context value as a document: an object, inline JSON, or a JSON file's path. */
@@ -137,6 +144,7 @@ export function parseStackConfig(context: Readonly<Record<string, unknown>>): St
     alarmEmail: c.alarmEmail,
     roundSeconds: economy.round_seconds,
     economy,
+    llm: { baseUrl: c.llmBaseUrl, timeoutMs: c.llmTimeoutMs, streamTimeoutMs: c.llmStreamTimeoutMs },
   };
 }
 

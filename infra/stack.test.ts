@@ -30,6 +30,7 @@ const FUNCTION_ENTRIES = [
   'price-update.ts',
   'event-log.ts',
   'sweeper.ts',
+  'llm-stream.ts',
 ];
 const CDK_JSON_CONTEXT = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'cdk.json'), 'utf8')).context;
 
@@ -234,6 +235,39 @@ describe('default stack', () => {
         .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(key))
         .map(([, p]) => p.Properties.Roles);
       expect(readers).toEqual([[{ Ref: s.id(s.stack.http.authorizerFunction.role as IConstruct) }]]);
+    });
+
+    it('lets exactly the two gateway functions read the provider key, with its ARN in their environment', () => {
+      const key = s.id(s.stack.llm.providerKey);
+      const readers = s
+        .ofType('AWS::IAM::Policy')
+        .filter(([, p]) => JSON.stringify(p.Properties.PolicyDocument).includes(JSON.stringify({ Ref: key })))
+        .map(([, p]) => p.Properties.Roles);
+      const gateway = [s.stack.http.functions.llm, s.stack.llm.streamFunction];
+      expect(readers.sort()).toEqual(gateway.map((fn) => [{ Ref: s.id(fn.role as IConstruct) }]).sort());
+      for (const fn of gateway) {
+        const statements = s.functionStatements(fn);
+        const secrets = statements.filter((st) => st.Action.some((a) => a.startsWith('secretsmanager:')));
+        expect(secrets.flatMap((st) => st.Resource)).toEqual([{ Ref: key }]);
+        expect(actionsOf(statements).filter((a) => !/^(dynamodb|secretsmanager|xray):/.test(a))).toEqual([]);
+        expect(actionsOf(statements)).toEqual(expect.arrayContaining(TABLE_WRITES));
+        expect(s.environmentOf(fn)).toMatchObject({ SYNTROPISM_LLM_SECRET_ARN: { Ref: key } });
+        // No provider configured: the offline model answers.
+        expect(s.environmentOf(fn).SYNTROPISM_LLM_BASE_URL).toBeUndefined();
+      }
+      expect(s.environmentOf(s.stack.http.functions.llm).SYNTROPISM_LLM_TIMEOUT_MS).toBe('25000');
+      expect(s.resource(s.id(s.stack.http.functions.llm)).Properties.Timeout).toBe(29);
+    });
+
+    it('serves the streaming gateway through a function URL in RESPONSE_STREAM mode, and outputs it', () => {
+      s.template.hasResourceProperties('AWS::Lambda::Url', {
+        AuthType: 'NONE',
+        InvokeMode: 'RESPONSE_STREAM',
+        TargetFunctionArn: { 'Fn::GetAtt': [s.id(s.stack.llm.streamFunction), 'Arn'] },
+      });
+      expect(Object.keys(s.template.toJSON().Outputs)).toEqual(
+        expect.arrayContaining(['LlmStreamUrl', 'LlmProviderKeySecretArn']),
+      );
     });
 
     it('lets the pipe role read the stream, invoke the relay, put events on the bus and nothing else', () => {
@@ -563,8 +597,15 @@ describe('configured stack', () => {
       bridgeSubnetIds: 'subnet-0aaa1111,subnet-0bbb2222',
       otlpEndpoint: 'https://otlp.example.com',
       alarmEmail: 'ops@example.com',
+      llmBaseUrl: 'https://llm.example.com/v1',
     });
   }, 120_000);
+
+  it('points both gateway functions at the configured provider', () => {
+    for (const fn of [s.stack.http.functions.llm, s.stack.llm.streamFunction]) {
+      expect(s.environmentOf(fn).SYNTROPISM_LLM_BASE_URL).toBe('https://llm.example.com/v1');
+    }
+  });
 
   it('names the stack and API after the stage', () => {
     expect(s.stack.stackName).toBe('Syntropism-prod');
@@ -580,7 +621,8 @@ describe('configured stack', () => {
   });
 
   it('imports the NATS secret by name instead of creating one', () => {
-    s.template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // The operator key and the LLM provider key; no NATS secret.
+    s.template.resourceCountIs('AWS::SecretsManager::Secret', 2);
     const arn = JSON.stringify(s.environmentOf(s.stack.natsBridge).NATS_SECRET_ARN);
     expect(arn).toContain(':secret:syntropism/prod/nats');
     expect(s.environmentOf(s.stack.natsBridge).NATS_URL).toBe('tls://nats.internal:4222');

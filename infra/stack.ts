@@ -17,6 +17,7 @@ import type { StackConfig } from './config.ts';
 import { EventPipeline } from './constructs/event-pipeline.ts';
 import { HttpApi } from './constructs/http-api.ts';
 import { LedgerTable } from './constructs/ledger-table.ts';
+import { LlmGateway } from './constructs/llm-gateway.ts';
 import { Monitoring } from './constructs/monitoring.ts';
 import {
   type FunctionEnvironment,
@@ -41,6 +42,7 @@ const SERVICE_VERSION: string = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'p
 export class SyntropismStack extends Stack {
   readonly ledger: LedgerTable;
   readonly http: HttpApi;
+  readonly llm: LlmGateway;
   readonly outboxRelay: SyntropismFunction;
   readonly natsBridge: SyntropismFunction;
   readonly natsSecret: secretsmanager.ISecret;
@@ -71,6 +73,12 @@ export class SyntropismStack extends Stack {
 
     this.ledger = new LedgerTable(this, 'Ledger', { ledgerShards: config.ledgerShards });
     this.http = new HttpApi(this, 'Http', { ledger: this.ledger, config, functionDefaults });
+    this.llm = new LlmGateway(this, 'Llm', {
+      ledger: this.ledger,
+      config,
+      functionDefaults,
+      httpFunction: this.http.functions.llm,
+    });
 
     // Reads stream records handed over by the pipe; it needs no table access of its own.
     this.outboxRelay = new SyntropismFunction(this, 'OutboxRelayFunction', {

@@ -89,6 +89,9 @@ export class HttpApi extends Construct {
         ...functionDefaults,
         entry: `http/${fn}.ts`,
         description: `HTTP routes of ${fn}`,
+        // An LLM call waits for the provider (its own timeout, 25 s by default): just under API
+        // Gateway's 30 s, so a hung provider is the gateway's 504, never API Gateway's.
+        ...(fn === 'llm' && { timeout: Duration.seconds(29) }),
       });
       const access = HTTP_TABLE_ACCESS[fn] as TableAccess | 'none' | undefined;
       // The type system already demands an entry; this covers runs that skip type checking.

@@ -157,7 +157,10 @@ export class SyntropismFunction extends NodejsFunction {
   }
 
   /** Grants read on `secret` and passes its ARN in `variable`. */
-  bindSecret(variable: 'OPERATOR_KEY_SECRET_ARN' | 'NATS_SECRET_ARN', secret: ISecret): this {
+  bindSecret(
+    variable: 'OPERATOR_KEY_SECRET_ARN' | 'NATS_SECRET_ARN' | 'SYNTROPISM_LLM_SECRET_ARN',
+    secret: ISecret,
+  ): this {
     secret.grantRead(this);
     this.addEnvironment(variable, secret.secretArn);
     return this;
