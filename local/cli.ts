@@ -334,6 +334,7 @@ function printBanner(ctx: StackContext, natsSpawned: boolean, keyGenerated: bool
   out(`  API           ${ctx.apiUrl}`);
   out(`  DynamoDB      ${ctx.dynamoEndpoint} (table ${ctx.tableName}, ${dataNote})`);
   out(`  NATS          ${ctx.natsUrl}${natsSpawned ? ' (started here)' : ''}`);
+  out(`  market state  key-value bucket ${ctx.config.NATS_MARKET_BUCKET} on NATS (prices after every round)`);
   out(
     `  operator key  ${ctx.operatorKey}${keyGenerated ? ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' : ''}`,
   );
