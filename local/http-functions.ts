@@ -8,6 +8,7 @@ import { makeAuthorizer } from '#functions/authorizer';
 import { makeHandler as agents } from '#functions/http/agents';
 import { makeHandler as bids } from '#functions/http/bids';
 import { makeHandler as events } from '#functions/http/events';
+import { makeHandler as executions } from '#functions/http/executions';
 import { makeHandler as health } from '#functions/http/health';
 import { makeHandler as market } from '#functions/http/market';
 import { makeHandler as rounds } from '#functions/http/rounds';
@@ -34,6 +35,7 @@ export function httpFunctions(s: Services): HttpFunctions {
       rounds: rounds(deps),
       market: market(deps),
       events: events(deps),
+      executions: executions(deps),
     },
     authorizer: makeAuthorizer(s),
   };

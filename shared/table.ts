@@ -93,6 +93,15 @@ export const keys = {
     GSI1PK: `AGENT#${agentId}#ALLOCATIONS`,
     GSI1SK: allocationId,
   }),
+  /**
+   * An execution: one run of an agent's process inside an allocation, started and terminated
+   * by the execution runner (local/exec/); listed under its allocation through GSI1.
+   */
+  execution: (executionId: string) => ({ PK: `EXECUTION#${executionId}`, SK: 'EXECUTION' }),
+  allocationExecutionsIndex: (allocationId: string, executionId: string) => ({
+    GSI1PK: `ALLOCATION#${allocationId}#EXECUTIONS`,
+    GSI1SK: executionId,
+  }),
   /** Allocations by end time: the supply still committed at a clearing is a consistent range query. */
   activeAllocation: (endsAtMs: number, allocationId: string) => ({
     PK: 'ALLOCATIONS#ACTIVE',
@@ -123,6 +132,7 @@ export type ItemKind =
   | 'round_bid'
   | 'allocation'
   | 'active_allocation'
+  | 'execution'
   | 'prices'
   | 'price_history'
   | 'clearing_cursor'

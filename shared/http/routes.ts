@@ -18,6 +18,8 @@ import {
   priceHistoryQuery,
   quoteBody,
   registerAgentBody,
+  startExecutionBody,
+  terminationBody,
   transferBody,
 } from './schemas.ts';
 
@@ -30,7 +32,16 @@ export type Access = 'public' | 'authenticated' | 'agent' | 'operator';
  */
 export type IdempotencyMode = 'required' | 'optional' | 'none';
 
-export const HTTP_FUNCTIONS = ['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events'] as const;
+export const HTTP_FUNCTIONS = [
+  'health',
+  'agents',
+  'transfers',
+  'bids',
+  'rounds',
+  'market',
+  'events',
+  'executions',
+] as const;
 export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
 
 /** A response header a route documents beyond those the HTTP stack adds to every answer. */
@@ -48,6 +59,8 @@ export interface RouteSpec {
   access: Access;
   summary: string;
   body?: z.ZodType;
+  /** A request without a body is read as `{}` (routes whose body is an empty object). */
+  bodyOptional?: boolean;
   query?: z.ZodType;
   idempotency: IdempotencyMode;
   /**
@@ -263,6 +276,36 @@ export const ROUTES = [
     query: deadLettersQuery,
     idempotency: 'none',
     responses: { 200: res.deadLetterPage },
+  },
+  {
+    method: 'POST',
+    path: '/v1/allocations/{id}/executions',
+    fn: 'executions',
+    access: 'agent',
+    summary: "Start an execution of the caller's process inside its active allocation (the execution runner)",
+    body: startExecutionBody,
+    bodyOptional: true,
+    idempotency: 'required',
+    responses: { 201: res.execution },
+  },
+  {
+    method: 'POST',
+    path: '/v1/executions/{id}/termination',
+    fn: 'executions',
+    access: 'agent',
+    summary: 'Record how an execution ended: exit code, reason, signal, duration (agent-attested)',
+    body: terminationBody,
+    idempotency: 'required',
+    responses: { 200: res.execution },
+  },
+  {
+    method: 'GET',
+    path: '/v1/executions/{id}',
+    fn: 'executions',
+    access: 'authenticated',
+    summary: 'An execution and, once ended, its termination',
+    idempotency: 'none',
+    responses: { 200: res.execution },
   },
 ] as const satisfies readonly RouteSpec[];
 
