@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ROUTES, routeKey } from '#shared/http/routes';
+import { winAllocation } from '../harness/allocations.ts';
 import { useApi } from '../harness/api.ts';
 
 const api = useApi('authz');
@@ -35,6 +36,9 @@ const MATRIX: Record<string, Record<Who, number>> = {
   'POST /v1/events': { none: 401, bad: 401, forged: 401, self: 201, other: 201, operator: 403 },
   'GET /v1/events': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
   'GET /v1/dead-letters': { none: 401, bad: 401, forged: 401, self: 403, other: 403, operator: 200 },
+  'POST /v1/allocations/{id}/executions': { none: 401, bad: 401, forged: 401, self: 201, other: 404, operator: 403 },
+  'POST /v1/executions/{id}/termination': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
+  'GET /v1/executions/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 200 },
   'DELETE /v1/bids/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
 };
 
@@ -52,6 +56,7 @@ const BODY: Record<string, (who: Who, ids: { target: string; other: string }, n:
   'POST /v1/bids': () => ({ bundle: { memory: 1 }, duration_seconds: 10, amount: 1 }),
   'POST /v1/market/quote': () => ({ bundle: { cpu: 1 }, duration_seconds: 10 }),
   'POST /v1/events': () => ({ type: 'reflection', data: { trigger: 'matrix', outcome_assessment: 'fine' } }),
+  'POST /v1/executions/{id}/termination': () => ({ exit_code: 0, reason: 'exited', duration_ms: 1 }),
 };
 
 describe('authorization matrix', () => {
@@ -79,9 +84,22 @@ describe('authorization matrix', () => {
       body: { bundle: { cpu: 1 }, duration_seconds: 10, amount: 1 },
     });
     expect(placed.status, placed.text).toBe(201);
+    // The target's allocation, and a running execution in it, for the execution routes.
+    const allocation = await winAllocation(api.services, target.id, { cpu: 1, memory: 1 }, 600);
+    const execution = await api.call('POST', `/v1/allocations/${allocation.allocation_id}/executions`, {
+      key: target.key,
+      idempotencyKey: 'matrix-execution',
+    });
+    expect(execution.status, execution.text).toBe(201);
+    const idOf = (template: string) => {
+      if (template.startsWith('/v1/bids/')) return placed.body.bid_id;
+      if (template.startsWith('/v1/allocations/')) return allocation.allocation_id;
+      if (template.startsWith('/v1/executions/')) return execution.body.execution_id;
+      return target.id;
+    };
     for (const [route, expected] of Object.entries(MATRIX)) {
       const [method = 'GET', template = ''] = route.split(' ');
-      let id = template.startsWith('/v1/bids/') ? placed.body.bid_id : target.id;
+      let id = idOf(template);
       if (route === 'DELETE /v1/bids/{id}') {
         // Rounds are wall-clock windows and the operator's `POST /v1/rounds/clear` row above
         // settles every due round, so the first bid may already be won; cancel a fresh one,
