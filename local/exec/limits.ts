@@ -82,6 +82,35 @@ export async function probeCgroup(root = '/'): Promise<CgroupProbe> {
   return { kind: 'usable', dir, enable: NEEDED.filter((c) => !delegated.has(c)) };
 }
 
+/**
+ * Hands `memory` and `cpu` to the children of the runner's cgroup. cgroup v2 refuses it (EBUSY)
+ * while that cgroup holds processes itself ("no internal processes"), so the runner then moves
+ * itself into a leaf of its own and tries again; when other processes share its cgroup that
+ * still fails, the runner moves back, and the caller falls back to rlimits.
+ */
+async function enableControllers(dir: string, enable: string[]): Promise<void> {
+  const subtree = join(dir, 'cgroup.subtree_control');
+  const line = enable.map((c) => `+${c}`).join(' ');
+  try {
+    await writeFile(subtree, line);
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
+  }
+  const leaf = join(dir, 'syntropism-runner');
+  await mkdir(leaf).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  await writeFile(join(leaf, 'cgroup.procs'), String(process.pid));
+  try {
+    await writeFile(subtree, line);
+  } catch (error) {
+    await writeFile(join(dir, 'cgroup.procs'), String(process.pid)).catch(() => {});
+    await rmdir(leaf).catch(() => {});
+    throw error;
+  }
+}
+
 /** A child cgroup holding one execution, with its limits written; `procs` is where its pid goes. */
 export interface ExecutionCgroup {
   dir: string;
@@ -97,11 +126,7 @@ export async function createExecutionCgroup(
   name: string,
   limits: Limits,
 ): Promise<ExecutionCgroup> {
-  if (probe.enable.length) {
-    // Refused (EBUSY) while the runner's cgroup itself holds processes and is not a root: the
-    // caller then falls back to rlimits. See docs/execution-runner.md for hosts where it works.
-    await writeFile(join(probe.dir, 'cgroup.subtree_control'), probe.enable.map((c) => `+${c}`).join(' '));
-  }
+  if (probe.enable.length) await enableControllers(probe.dir, probe.enable);
   const dir = join(probe.dir, name);
   await mkdir(dir);
   try {
