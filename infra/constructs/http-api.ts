@@ -34,6 +34,8 @@ export const HTTP_TABLE_ACCESS: Record<HttpFunction, TableAccess | 'none'> = {
   market: 'read',
   // `POST /v1/events` writes agent events to the outbox; `GET` reads the event log.
   events: 'readwrite',
+  // The execution runner's reports: execution items and their events; allocations are read.
+  executions: 'readwrite',
 };
 
 /** Construct id of the function serving `fn`: `agents` → `AgentsFunction`. */

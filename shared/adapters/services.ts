@@ -16,6 +16,7 @@ import { Allocations } from './dynamodb/allocations.ts';
 import { Bids } from './dynamodb/bids.ts';
 import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
 import { dynamoClients, dynamoOptionsOf, type TableRef } from './dynamodb/client.ts';
+import { Executions } from './dynamodb/executions.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
@@ -101,6 +102,11 @@ export function allocationsOf(base: StoreBase): Allocations {
   return new Allocations(base);
 }
 
+/** Executions read their allocation through the allocations store. */
+export function executionsOf(base: StoreBase, allocations: Allocations): Executions {
+  return new Executions({ ...base, allocation: (id) => allocations.get(id) });
+}
+
 export interface ClearingOverrides {
   clearingFaults?: ClearingFaults;
   maxBidsPerTransaction?: number;
@@ -173,6 +179,7 @@ export interface Services {
   market: Market;
   clearing: Clearing;
   allocations: Allocations;
+  executions: Executions;
   idempotency: DynamoIdempotencyStore;
   logger: Logger;
 }
@@ -189,12 +196,14 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const table = overrides.table ?? tableOf(config);
   const economy = overrides.economy ?? economyOf(config);
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
+  const allocations = allocationsOf(base);
   return {
     config,
     ...base,
     economy,
     ...marketStoresOf(base, config, economy, overrides),
-    allocations: allocationsOf(base),
+    allocations,
+    executions: executionsOf(base, allocations),
     ...requestStoresOf(table, config, runtime),
   };
 }

@@ -39,6 +39,9 @@ const MATRIX: Record<string, Record<Who, number>> = {
   'POST /v1/events': { none: 401, bad: 401, forged: 401, self: 201, other: 201, operator: 403 },
   'GET /v1/events': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
   'GET /v1/dead-letters': { none: 401, bad: 401, forged: 401, self: 403, other: 403, operator: 200 },
+  'POST /v1/allocations/{id}/executions': { none: 401, bad: 401, forged: 401, self: 201, other: 404, operator: 403 },
+  'POST /v1/executions/{id}/termination': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
+  'GET /v1/executions/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 200 },
   'DELETE /v1/bids/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
 };
 
@@ -58,6 +61,7 @@ const BODY: Record<string, (who: Who, ids: { target: string; other: string }, n:
   'POST /v1/allocations/{id}/usage': () => ({ tokens: 1 }),
   'POST /v1/market/quote': () => ({ bundle: { cpu: 1 }, duration_seconds: 10 }),
   'POST /v1/events': () => ({ type: 'reflection', data: { trigger: 'matrix', outcome_assessment: 'fine' } }),
+  'POST /v1/executions/{id}/termination': () => ({ exit_code: 0, reason: 'exited', duration_ms: 1 }),
 };
 
 describe('authorization matrix', () => {
@@ -86,10 +90,21 @@ describe('authorization matrix', () => {
     });
     expect(placed.status, placed.text).toBe(201);
     const allocation = await api.won(target, { bundle: { cpu: 0.1, tokens: 100 }, duration_seconds: 600, amount: 1 });
+    // A running execution in the target's allocation, for the execution routes.
+    const execution = await api.call('POST', `/v1/allocations/${allocation}/executions`, {
+      key: target.key,
+      idempotencyKey: 'matrix-execution',
+    });
+    expect(execution.status, execution.text).toBe(201);
+    const idOf = (template: string) => {
+      if (template.startsWith('/v1/bids/')) return placed.body.bid_id;
+      if (template.startsWith('/v1/allocations/')) return allocation;
+      if (template.startsWith('/v1/executions/')) return execution.body.execution_id;
+      return target.id;
+    };
     for (const [route, expected] of Object.entries(MATRIX)) {
       const [method = 'GET', template = ''] = route.split(' ');
-      let id = template.startsWith('/v1/bids/') ? placed.body.bid_id : target.id;
-      if (template.startsWith('/v1/allocations/')) id = allocation;
+      let id = idOf(template);
       if (route === 'DELETE /v1/bids/{id}') {
         // Rounds are wall-clock windows and the operator's `POST /v1/rounds/clear` row above
         // settles every due round, so the first bid may already be won; cancel a fresh one,
