@@ -526,6 +526,12 @@ describe('default stack', () => {
       expect(s.environmentOf(s.stack.outboxRelay).TABLE_NAME).toBeUndefined();
     });
 
+    it('hands the bridge the economy, whose bounds and capacity the market state bucket shows', () => {
+      const economy = s.environmentOf(s.stack.natsBridge).SYNTROPISM_ECONOMY;
+      expect(economy).toBe(JSON.stringify(parseStackConfig({}).economy));
+      expect(economy).toBe(s.environmentOf(s.stack.priceUpdate).SYNTROPISM_ECONOMY);
+    });
+
     it('lets the bridge put dead letters in the table and touch nothing else there', () => {
       const table = s
         .functionStatements(s.stack.natsBridge)

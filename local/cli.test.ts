@@ -11,6 +11,7 @@ import {
   main,
   parseAuditArgs,
   parseDuration,
+  parseExecArgs,
   parseStartArgs,
   type StackContext,
   startBackgroundServices,
@@ -113,6 +114,46 @@ describe('parseAuditArgs', () => {
   it('refuses a malformed endpoint and unknown flags', () => {
     expect(() => parseAuditArgs(['--endpoint', 'not a url'], {})).toThrow(UsageError);
     expect(() => parseAuditArgs(['--force'], {})).toThrow(UsageError);
+  });
+});
+
+describe('parseExecArgs', () => {
+  const env = { SYNTROPISM_API_KEY: 'syn.key', PATH: '/bin' };
+
+  it('takes the command after --, its own flags included, and the key from the environment', () => {
+    const parsed = parseExecArgs(['--allocation', 'al_1', '--grace', '2s', '--', 'node', 'agent.js', '--help'], env);
+    expect(parsed).toMatchObject({
+      allocationId: 'al_1',
+      apiUrl: 'http://localhost:3000',
+      apiKey: 'syn.key',
+      graceMs: 2_000,
+      command: ['node', 'agent.js', '--help'],
+    });
+    expect(parsed).not.toHaveProperty('scenarioId');
+    const custom = parseExecArgs(['--allocation', 'al_1', '--api', 'http://h:9', '--', 'x'], {
+      ...env,
+      SYNTROPISM_SCENARIO_ID: 'er_1',
+    });
+    expect(custom).toMatchObject({ apiUrl: 'http://h:9', scenarioId: 'er_1', graceMs: 5_000 });
+    expect(
+      parseExecArgs(['--allocation', 'al_1', '--', 'x'], { ...env, SYNTROPISM_API_URL: 'http://e:1' }).apiUrl,
+    ).toBe('http://e:1');
+  });
+
+  it.each([
+    [['--allocation', 'al_1', 'node'], 'a command after --'],
+    [['--allocation', 'al_1', '--'], 'a command after --'],
+    [['--', 'node'], '--allocation'],
+    [['--allocation', 'al_1', '--api', 'not a url', '--', 'x'], 'invalid API URL'],
+    [['--allocation', 'al_1', '--grace', '5', '--', 'x'], 'invalid duration'],
+    [['--allocation', 'al_1', '--force', '--', 'x'], "Unknown option '--force'"],
+  ])('refuses %j', (args, message) => {
+    expect(() => parseExecArgs(args, env)).toThrow(UsageError);
+    expect(() => parseExecArgs(args, env)).toThrow(message);
+  });
+
+  it("needs the agent's key", () => {
+    expect(() => parseExecArgs(['--allocation', 'al_1', '--', 'x'], {})).toThrow('SYNTROPISM_API_KEY');
   });
 });
 

@@ -1,8 +1,8 @@
 /**
- * `syntropism start | audit`: the local stack (DynamoDB Local, NATS, the HTTP API through the
- * real handlers, background services) in one process tree that stops cleanly on Ctrl-C, and
- * the ledger audit of a table, local or on AWS. Missing prerequisites end in one line on
- * stderr, never a stack trace.
+ * `syntropism start | audit | exec`: the local stack (DynamoDB Local, NATS, the HTTP API through
+ * the real handlers, background services) in one process tree that stops cleanly on Ctrl-C,
+ * the ledger audit of a table, local or on AWS, and the execution runner (local/exec/).
+ * Missing prerequisites end in one line on stderr, never a stack trace.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -18,6 +18,8 @@ import { DEFAULT_TABLE_NAME } from '#shared/table';
 import { createTable } from './create-table.ts';
 import { assertJava, startDynamoDbLocal } from './dynamodb-local.ts';
 import { credentialsFromEnv, type EnvRecord, generateOperatorKey, localConfig } from './env.ts';
+import { ApiRefusal } from './exec/api.ts';
+import { type ExecOptions, runExec } from './exec/runner.ts';
 import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
 import { marketServices } from './market-services.ts';
@@ -56,7 +58,14 @@ const USAGE = `Usage:
     --endpoint URL    DynamoDB endpoint (default: DYNAMODB_ENDPOINT, else AWS)
     --table NAME      table (default: TABLE_NAME or ${DEFAULT_TABLE_NAME})
     --region R        AWS region (default: AWS_REGION or the SDK's default)
-    --json            print the full report as JSON`;
+    --json            print the full report as JSON
+  syntropism exec --allocation ID [options] -- COMMAND [ARGS…]
+                               run COMMAND inside an allocation: memory and cpu limited
+                               to its bundle, killed at its end (SYNTROPISM_API_KEY: the
+                               agent's key; see docs/execution-runner.md)
+    --allocation ID   the allocation (one of the agent's, active now)
+    --api URL         the API (default: SYNTROPISM_API_URL or http://localhost:3000)
+    --grace D         between SIGTERM and SIGKILL at the end, e.g. 5s (default 5s)`;
 
 // ---------------------------------------------------------------------------------------------
 // Command-line parsing
@@ -157,6 +166,44 @@ export function parseAuditArgs(args: string[], env: EnvRecord): AuditOptions {
     ...(region !== undefined ? { region } : {}),
     json: values.json ?? false,
   };
+}
+
+/** `exec`'s options before `--`, the command after it; the key comes from the environment. */
+export function parseExecArgs(args: string[], env: EnvRecord): ExecOptions {
+  const split = args.indexOf('--');
+  if (split < 0 || split === args.length - 1) throw new UsageError('exec needs a command after --');
+  const { values } = parse({
+    args: args.slice(0, split),
+    strict: true,
+    options: { allocation: { type: 'string' }, api: { type: 'string' }, grace: { type: 'string' } },
+  });
+  if (!values.allocation) throw new UsageError('exec needs --allocation ID');
+  const apiUrl = values.api ?? env.SYNTROPISM_API_URL ?? 'http://localhost:3000';
+  if (!URL.canParse(apiUrl)) throw new UsageError(`invalid API URL "${apiUrl}"`);
+  const apiKey = env.SYNTROPISM_API_KEY;
+  if (!apiKey) throw new UsageError("exec needs the agent's key in SYNTROPISM_API_KEY");
+  const scenarioId = env.SYNTROPISM_SCENARIO_ID || undefined;
+  return {
+    allocationId: values.allocation,
+    apiUrl,
+    apiKey,
+    ...(scenarioId !== undefined && { scenarioId }),
+    graceMs: parseDuration(values.grace ?? '5s'),
+    command: args.slice(split + 1),
+    env,
+  };
+}
+
+async function exec(options: ExecOptions): Promise<number> {
+  try {
+    return await runExec(options);
+  } catch (error) {
+    if (error instanceof ApiRefusal) throw new CommandFailed(`syntropism exec: ${error.message} (${error.code})`);
+    if (error instanceof TypeError && error.message === 'fetch failed') {
+      throw new CommandFailed(`syntropism exec: nothing answers at ${options.apiUrl} (is the API running?)`);
+    }
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,6 +381,7 @@ function printBanner(ctx: StackContext, natsSpawned: boolean, keyGenerated: bool
   out(`  API           ${ctx.apiUrl}`);
   out(`  DynamoDB      ${ctx.dynamoEndpoint} (table ${ctx.tableName}, ${dataNote})`);
   out(`  NATS          ${ctx.natsUrl}${natsSpawned ? ' (started here)' : ''}`);
+  out(`  market state  key-value bucket ${ctx.config.NATS_MARKET_BUCKET} on NATS (prices after every round)`);
   out(
     `  operator key  ${ctx.operatorKey}${keyGenerated ? ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' : ''}`,
   );
@@ -446,12 +494,15 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
     out(USAGE);
     return 0;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // What follows `--` is the command `exec` runs, whose own flags are not ours.
+  const ours = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (ours.includes('--help') || ours.includes('-h')) {
     out(USAGE);
     return 0;
   }
   if (command === 'start') return start(parseStartArgs(rest, env), env);
   if (command === 'audit') return audit(parseAuditArgs(rest, env), env);
+  if (command === 'exec') return exec(parseExecArgs(rest, env));
   throw new UsageError(`unknown command "${command}"`);
 }
 

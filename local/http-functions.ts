@@ -9,6 +9,7 @@ import { makeHandler as agents } from '#functions/http/agents';
 import { makeHandler as allocations } from '#functions/http/allocations';
 import { makeHandler as bids } from '#functions/http/bids';
 import { makeHandler as events } from '#functions/http/events';
+import { makeHandler as executions } from '#functions/http/executions';
 import { makeHandler as health } from '#functions/http/health';
 import { makeHandler as llm } from '#functions/http/llm';
 import { makeHandler as market } from '#functions/http/market';
@@ -37,6 +38,7 @@ export function httpFunctions(s: Services): HttpFunctions {
       allocations: allocations({ ...deps, clock: s.runtime.clock }),
       market: market(deps),
       events: events(deps),
+      executions: executions(deps),
       // Unbuffered: the local server streams `stream: true` answers as they come.
       llm: llm(deps),
     },

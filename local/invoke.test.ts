@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { makeHandler as outboxRelay } from '#functions/outbox-relay';
 import { applyClearedRounds } from '#functions/price-update';
 import { validateEnvelope } from '#shared/core/events';
-import { ROUTES, routeKey } from '#shared/http/routes';
+import { HTTP_FUNCTIONS, ROUTES, routeKey } from '#shared/http/routes';
 import { FUNCTION_NAMES, InvokeUsageError, parseInvokeArgs } from './invoke.ts';
 
 const ROOT = new URL('../', import.meta.url);
@@ -72,16 +72,13 @@ describe('events/', () => {
     for (const envelope of event.detail.events) validateEnvelope(envelope);
   });
 
-  it.each(['health', 'agents', 'transfers', 'bids', 'rounds', 'market', 'events', 'llm'])(
-    '%s: an API Gateway v2 request of one of its routes',
-    (fn) => {
-      const event = sample(fn);
-      expect(event.version).toBe('2.0');
-      const route = ROUTES.find((r) => routeKey(r) === event.routeKey);
-      expect(route?.fn).toBe(fn);
-      expect(event.requestContext.http.method).toBe(route?.method);
-    },
-  );
+  it.each([...HTTP_FUNCTIONS])('%s: an API Gateway v2 request of one of its routes', (fn) => {
+    const event = sample(fn);
+    expect(event.version).toBe('2.0');
+    const route = ROUTES.find((r) => routeKey(r) === event.routeKey);
+    expect(route?.fn).toBe(fn);
+    expect(event.requestContext.http.method).toBe(route?.method);
+  });
 
   it('llm-stream: a function URL event of a gateway route', () => {
     const event = sample('llm-stream');

@@ -1,9 +1,9 @@
 /**
  * The background services of the local stack: the event pipeline (the Pipe, the bus with the
- * shared rules, the NATS bridge, the event log, the price update) and the clearing timer
- * standing in for EventBridge Scheduler, which also prints one status line per round, and the
- * allocation sweeper's timer. All are built from the stack's configuration (`ctx.config`), with
- * the same builders the functions use.
+ * shared rules, the NATS bridge with the market state bucket, the event log, the price update),
+ * the clearing timer standing in for EventBridge Scheduler, which also prints one status line
+ * per round, and the allocation sweeper's timer. All are built from the stack's configuration
+ * (`ctx.config`), with the same builders the functions use.
  */
 import { applyClearedRounds } from '#functions/price-update';
 import { makeHandler as makeSweeper, sweeperDepsOf } from '#functions/sweeper';
@@ -11,6 +11,7 @@ import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
 import { economyOf, ledgerBaseOf, marketStoresOf, tableOf, txRunnerOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
+import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
 import { systemRuntime } from '#shared/core/ports';
 import { RESOURCES } from '#shared/core/resources';
@@ -20,7 +21,7 @@ import type { BackgroundService, RunningService, StackContext } from './stack.ts
 /** How long after a window closes the timer clears it (lets in-flight placements commit). */
 const CLEARING_DELAY_MS = 150;
 
-type MarketStores = ReturnType<typeof marketStoresOf> & { table: TableRef; roundMs: number };
+type MarketStores = ReturnType<typeof marketStoresOf> & { table: TableRef; economy: EconomyConfig; roundMs: number };
 
 /** The market stores on the stack's table, shared by the price update and the clearing timer. */
 export function stackMarket(config: Config): MarketStores {
@@ -29,7 +30,7 @@ export function stackMarket(config: Config): MarketStores {
   const economy = economyOf(config);
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economy);
   const stores = marketStoresOf(base, config, economy);
-  return { ...stores, table, roundMs: economy.round_seconds * 1000 };
+  return { ...stores, table, economy, roundMs: economy.round_seconds * 1000 };
 }
 
 export function marketServices(ctx: StackContext): BackgroundService[] {
@@ -52,6 +53,8 @@ async function startEventPipeline(ctx: StackContext, stores: MarketStores): Prom
     dynamo: { endpoint: ctx.dynamoEndpoint, region: ctx.config.AWS_REGION },
     natsUrl: ctx.natsUrl,
     startingPosition: 'TRIM_HORIZON',
+    // As the bridge Lambda does: price updates also go to the market state bucket.
+    marketState: { economy: stores.economy, bucket: ctx.config.NATS_MARKET_BUCKET },
     logger: ctx.options.verbose ? consoleLogger : { ...consoleLogger, info: () => {} },
     targets: { 'price-update': async (event) => void (await applyClearedRounds(stores, event.detail)) },
   });

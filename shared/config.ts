@@ -22,6 +22,14 @@ const envSchema = z.object({
   OPERATOR_KEY_SECRET_ARN: z.string().optional(),
   NATS_URL: z.string().default('nats://127.0.0.1:4222'),
   NATS_SECRET_ARN: z.string().optional(),
+  /**
+   * The JetStream key-value bucket of the market state (09-execution.md), written by the NATS
+   * bridge. Another name keeps a test's or a second local stack's state apart on a shared server.
+   */
+  NATS_MARKET_BUCKET: z
+    .string()
+    .regex(/^[-\w]+$/, 'letters, digits, - and _ only')
+    .default('syntropism-market'),
   /** Shards of a round's bid partitions (write throughput of one round). */
   ROUND_BID_SHARDS: z.coerce.number().int().min(1).max(64).default(4),
   /** Bounded retry of conflicting/throttled transactions. */

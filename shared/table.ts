@@ -111,6 +111,15 @@ export const keys = {
     GSI2SK: `${String(deadlineMs).padStart(15, '0')}#${reservationId}`,
   }),
   heldReservationsPartition: 'RESERVATIONS#HELD',
+  /**
+   * An execution: one run of an agent's process inside an allocation, started and terminated
+   * by the execution runner (local/exec/); listed under its allocation through GSI1.
+   */
+  execution: (executionId: string) => ({ PK: `EXECUTION#${executionId}`, SK: 'EXECUTION' }),
+  allocationExecutionsIndex: (allocationId: string, executionId: string) => ({
+    GSI1PK: `ALLOCATION#${allocationId}#EXECUTIONS`,
+    GSI1SK: executionId,
+  }),
   /** Allocations by end time: the supply still committed at a clearing is a consistent range query. */
   activeAllocation: (endsAtMs: number, allocationId: string) => ({
     PK: 'ALLOCATIONS#ACTIVE',
@@ -143,6 +152,7 @@ export type ItemKind =
   | 'active_allocation'
   | 'token_usage'
   | 'reservation'
+  | 'execution'
   | 'prices'
   | 'price_history'
   | 'clearing_cursor'

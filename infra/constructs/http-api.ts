@@ -36,6 +36,8 @@ export const HTTP_TABLE_ACCESS: Record<HttpFunction, TableAccess | 'none'> = {
   events: 'readwrite',
   // Reservations and settlements of LLM calls (conditional writes with their events).
   llm: 'readwrite',
+  // The execution runner's reports: execution items and their events; allocations are read.
+  executions: 'readwrite',
 };
 
 /** Construct id of the function serving `fn`: `agents` → `AgentsFunction`. */

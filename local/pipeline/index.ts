@@ -2,7 +2,7 @@
  * The local event pipeline, the stand-in for the AWS one (docs/pipeline.md):
  *
  *   DynamoDB Local stream → stream poller (Pipe filter + outbox relay, checkpointed)
- *     → local bus (the shared RULES) → nats-bridge → NATS JetStream
+ *     → local bus (the shared RULES) → nats-bridge → NATS JetStream (+ the market state bucket)
  *                                    → event-log   → event items in the table
  *                                    → price-update (when registered)
  *   failures → dead letters in the table (GET /v1/dead-letters)
@@ -18,8 +18,10 @@ import { DeadLetters } from '#shared/adapters/dynamodb/dead-letters';
 import { appendBusDetail, appendBusDetails, EventLog } from '#shared/adapters/dynamodb/event-log';
 import { bridgeBusDetail, NatsBridge } from '#shared/adapters/nats/bridge';
 import { NatsConnector } from '#shared/adapters/nats/connection';
+import { MarketStateWriter } from '#shared/adapters/nats/market-state';
 import type { StreamSettings } from '#shared/adapters/nats/stream';
 import type { BusEvent } from '#shared/adapters/outbox-relay';
+import type { EconomyConfig } from '#shared/core/market-config';
 import { type Clock, systemClock } from '#shared/core/ports';
 import { RULES } from '#shared/rules';
 import { CheckpointStore } from './checkpoint.ts';
@@ -38,6 +40,12 @@ export interface PipelineOptions {
   natsUrl: string;
   /** JetStream stream name and subject root (tests use their own). */
   stream?: Partial<StreamSettings>;
+  /**
+   * The market state bucket the bridge writes after price updates (as the Lambda does), with
+   * the economy its bounds and capacity come from. Absent: not written, so that a test's
+   * pipeline leaves the shared server's bucket alone unless it names one of its own.
+   */
+  marketState?: { economy: EconomyConfig; bucket?: string };
   /** Default: the shared RULES. */
   rules?: readonly BusRule[];
   /** Targets added to (or replacing) the built-in `nats-bridge` and `event-log`, e.g. `price-update`. */
@@ -59,6 +67,8 @@ export interface Pipeline {
   poller: StreamPoller;
   bus: LocalBus;
   bridge: NatsBridge;
+  /** Only with `options.marketState`. */
+  marketState: MarketStateWriter | undefined;
   eventLog: EventLog;
   deadLetters: DeadLetters;
   /** Finishes (or, after the grace period, interrupts) the current batch, saves the checkpoint, closes. */
@@ -72,9 +82,13 @@ export const consoleLogger: PipelineLogger = {
 };
 
 /** The targets every local pipeline has, running the same code as the Lambda targets. */
-function builtInTargets(bridge: NatsBridge, eventLog: EventLog): Record<string, BusTarget> {
+function builtInTargets(
+  bridge: NatsBridge,
+  marketState: MarketStateWriter | undefined,
+  eventLog: EventLog,
+): Record<string, BusTarget> {
   return {
-    'nats-bridge': (event) => bridgeBusDetail(bridge, event.detail),
+    'nats-bridge': (event) => bridgeBusDetail(bridge, event.detail, marketState),
     'event-log': Object.assign((event: BusEvent) => appendBusDetail(eventLog, event.detail), {
       batch: (events: readonly BusEvent[]) =>
         appendBusDetails(
@@ -100,15 +114,24 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const streams = new DynamoDBStreamsClient(clientConfig(opts.dynamo));
   const table = { doc, tableName: opts.tableName };
 
-  const bridge = new NatsBridge({
-    connector: new NatsConnector({ settings: async () => ({ url: opts.natsUrl }), name: 'local-nats-bridge', clock }),
-    ...(opts.stream && { stream: opts.stream }),
+  const connector = new NatsConnector({
+    settings: async () => ({ url: opts.natsUrl }),
+    name: 'local-nats-bridge',
+    clock,
   });
+  const bridge = new NatsBridge({ connector, ...(opts.stream && { stream: opts.stream }) });
+  const marketState =
+    opts.marketState &&
+    new MarketStateWriter({
+      connector,
+      economy: opts.marketState.economy,
+      ...(opts.marketState.bucket && { bucket: { name: opts.marketState.bucket } }),
+    });
   const eventLog = new EventLog(table, clock);
   const deadLetters = new DeadLetters(table, clock);
   const bus = new LocalBus({
     rules: opts.rules ?? RULES,
-    targets: { ...builtInTargets(bridge, eventLog), ...opts.targets },
+    targets: { ...builtInTargets(bridge, marketState, eventLog), ...opts.targets },
     deadLetters,
     logger,
     ...(opts.retry && { retry: opts.retry }),
@@ -143,6 +166,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     poller,
     bus,
     bridge,
+    marketState,
     eventLog,
     deadLetters,
     stop: () => {

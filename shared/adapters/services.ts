@@ -18,6 +18,7 @@ import { Allocations } from './dynamodb/allocations.ts';
 import { Bids } from './dynamodb/bids.ts';
 import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
 import { dynamoClients, dynamoOptionsOf, type TableRef } from './dynamodb/client.ts';
+import { Executions } from './dynamodb/executions.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
@@ -108,6 +109,11 @@ export function allocationsOf(base: StoreBase): Allocations {
   return new Allocations(base);
 }
 
+/** Executions read their allocation through the allocations store. */
+export function executionsOf(base: StoreBase, allocations: Allocations): Executions {
+  return new Executions({ ...base, allocation: (id) => allocations.get(id) });
+}
+
 export interface ClearingOverrides {
   clearingFaults?: ClearingFaults;
   maxBidsPerTransaction?: number;
@@ -182,6 +188,7 @@ export interface Services {
   allocations: Allocations;
   /** The LLM gateway, metering through `allocations`. */
   llm: LlmGateway;
+  executions: Executions;
   idempotency: DynamoIdempotencyStore;
   logger: Logger;
 }
@@ -207,7 +214,16 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config,
     overrides.llmProvider ?? llmProviderOf(config, runtime),
   );
-  return { config, ...base, economy, ...marketStoresOf(base, config, economy, overrides), allocations, llm, ...stores };
+  return {
+    config,
+    ...base,
+    economy,
+    ...marketStoresOf(base, config, economy, overrides),
+    allocations,
+    executions: executionsOf(base, allocations),
+    llm,
+    ...stores,
+  };
 }
 
 export type LlmConfig = Pick<

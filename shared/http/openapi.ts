@@ -130,8 +130,8 @@ export function openApiDocument(version: string) {
       parameters: parameters(r),
       ...(r.body && {
         requestBody: {
-          required: true,
-          description: `JSON, at most ${MAX_BODY_BYTES} bytes.`,
+          required: r.bodyOptional !== true,
+          description: `JSON, at most ${MAX_BODY_BYTES} bytes.${r.bodyOptional ? ' May be omitted.' : ''}`,
           content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } },
         },
       }),

@@ -215,5 +215,21 @@ export const tokensMetered = z.object({
   remaining: z.number().int(),
 });
 
+export const execution = z.object({
+  execution_id: z.string(),
+  allocation_id: z.string(),
+  agent_id: z.string(),
+  bundle,
+  starts_at: timestamp,
+  ends_at: timestamp.meta({ description: 'The allocation ends here: the runner kills the process at this instant.' }),
+  started_at: timestamp,
+  status: z.enum(['running', 'terminated']),
+  terminated_at: timestamp.nullable(),
+  exit_code: z.number().int().nullable(),
+  reason: z.enum(['exited', 'allocation_ended', 'memory_limit', 'signal']).nullable(),
+  signal: z.string().nullable(),
+  duration_ms: z.number().int().nullable(),
+});
+
 /** OpenAI's chat completion, passed through from the provider (or the offline model). */
 export { chatCompletionSchema as chatCompletion, modelListSchema as modelList } from '../core/llm/chat.ts';

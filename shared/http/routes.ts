@@ -20,6 +20,8 @@ import {
   priceHistoryQuery,
   quoteBody,
   registerAgentBody,
+  startExecutionBody,
+  terminationBody,
   transferBody,
   usageBody,
 } from './schemas.ts';
@@ -43,6 +45,7 @@ export const HTTP_FUNCTIONS = [
   'market',
   'events',
   'llm',
+  'executions',
 ] as const;
 export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
 
@@ -61,6 +64,8 @@ export interface RouteSpec {
   access: Access;
   summary: string;
   body?: z.ZodType;
+  /** A request without a body is read as `{}` (routes whose body is an empty object). */
+  bodyOptional?: boolean;
   query?: z.ZodType;
   idempotency: IdempotencyMode;
   /**
@@ -349,6 +354,36 @@ export const ROUTES = [
     summary: 'The models the gateway allows, with their weights (OpenAI list shape)',
     idempotency: 'none',
     responses: { 200: res.modelList },
+  },
+  {
+    method: 'POST',
+    path: '/v1/allocations/{id}/executions',
+    fn: 'executions',
+    access: 'agent',
+    summary: "Start an execution of the caller's process inside its active allocation (the execution runner)",
+    body: startExecutionBody,
+    bodyOptional: true,
+    idempotency: 'required',
+    responses: { 201: res.execution },
+  },
+  {
+    method: 'POST',
+    path: '/v1/executions/{id}/termination',
+    fn: 'executions',
+    access: 'agent',
+    summary: 'Record how an execution ended: exit code, reason, signal, duration (agent-attested)',
+    body: terminationBody,
+    idempotency: 'required',
+    responses: { 200: res.execution },
+  },
+  {
+    method: 'GET',
+    path: '/v1/executions/{id}',
+    fn: 'executions',
+    access: 'authenticated',
+    summary: 'An execution and, once ended, its termination',
+    idempotency: 'none',
+    responses: { 200: res.execution },
   },
 ] as const satisfies readonly RouteSpec[];
 

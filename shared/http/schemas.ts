@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { AGENT_EVENT_TYPES, EVENT_TYPES, type EventType } from '../core/events.ts';
+import { MAX_EXECUTION_DURATION_MS, TERMINATION_REASONS } from '../core/executions.ts';
 import { MoneyError, parseCredits } from '../core/money.ts';
 import { RULES } from '../rules.ts';
 
@@ -147,6 +148,7 @@ export const deadLettersQuery = z
   })
   .strict();
 
+/** Allocation ids derive from their bid (`allocationIdOf` in core/settlement.ts). */
 export const allocationId = z.string().regex(/^al_[A-Za-z0-9_-]{26}$/, 'must be an allocation id');
 
 export const listAllocationsQuery = z
@@ -169,6 +171,30 @@ export const usageBody = z
       .min(1)
       .max(MAX_USAGE_TOKENS)
       .meta({ description: 'Tokens to draw now: a whole number ≥ 1.', examples: [250] }),
+  })
+  .strict();
+
+// ---------------------------------------------------------------------------------------------
+// Executions (POST /v1/allocations/{id}/executions, POST /v1/executions/{id}/termination)
+
+/** Execution ids derive from the caller and its Idempotency-Key (see functions/http/executions.ts). */
+export const executionId = z.string().regex(/^ex_[A-Za-z0-9_-]{26}$/, 'must be an execution id');
+
+/** A start takes nothing but the allocation in its path: `{}` or no body at all. */
+export const startExecutionBody = z.object({}).strict();
+
+const signalName = z
+  .string()
+  .regex(/^SIG[A-Z0-9+-]{1,16}$/, 'a signal name such as SIGKILL')
+  .meta({ examples: ['SIGKILL'] });
+
+export const terminationBody = z
+  .object({
+    /** The process's exit code; null when a signal ended it. */
+    exit_code: z.number().int().min(-2_147_483_648).max(4_294_967_295).nullable(),
+    reason: z.enum(TERMINATION_REASONS),
+    signal: signalName.nullable().default(null),
+    duration_ms: z.number().int().min(0).max(MAX_EXECUTION_DURATION_MS),
   })
   .strict();
 

@@ -3,15 +3,21 @@
  * would paste it: every `sh` block from "Call the API" up to "Deploy", with only the base URL,
  * the operator key and the scratch directory filled in. Every curl must reach the API, none
  * may answer 5xx, the statuses must be what the text says, and the audit line the stack prints
- * must report a clean ledger afterwards. Keeps the README true.
+ * must report a clean ledger afterwards. Then the README's market state example (TypeScript),
+ * type-checked and run against the stack's key-value bucket: it must print the prices the
+ * stack's price history holds. Keeps the README true.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '#local/ports';
+import { natsUrl } from '../harness/context.ts';
+import { runMarketStateExample } from './readme-market-state.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -32,7 +38,12 @@ interface Call {
 describe('README walk-through against npm start', () => {
   let stack: ChildProcess | undefined;
   const scratch = mkdtempSync(join(tmpdir(), 'syntropism-readme-'));
+  // A bucket of this run's own: the shared NATS may serve other stacks at the same time.
+  const bucket = `readme-market-${process.pid}-${Date.now().toString(36)}`;
   afterAll(async () => {
+    const nc = await connect({ servers: natsUrl() });
+    await (await new Kvm(nc).open(bucket)).destroy().catch(() => false);
+    await nc.close();
     if (stack?.pid !== undefined && stack.exitCode === null) {
       const exited = new Promise((resolve) => stack?.once('exit', resolve));
       process.kill(-stack.pid, 'SIGINT');
@@ -43,7 +54,7 @@ describe('README walk-through against npm start', () => {
 
   it('runs every command of "Call the API" with the statuses the text promises', async () => {
     const port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', NATS_MARKET_BUCKET: bucket };
     delete env.SYNTROPISM_OPERATOR_KEY; // the README reads the key npm start prints
     stack = spawn('npm', ['start', '--', '--in-memory', '--port', String(port)], {
       cwd: ROOT,
@@ -122,5 +133,25 @@ describe('README walk-through against npm start', () => {
     const audit = spawnSync('bash', ['-c', auditCommand ?? 'false'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
     expect(audit.status, audit.stderr).toBe(0);
     expect(audit.stdout).toMatch(/: OK/);
+
+    await expectMarketStateExample(port, alice.api_key);
   }, 300_000);
+
+  /** The README's KV example prints a cleared round's cpu price as the price history has it. */
+  async function expectMarketStateExample(port: number, key: string) {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const example = runMarketStateExample({ root: ROOT, readme, bucket, natsUrl: natsUrl() });
+    expect(example.errors).toEqual([]);
+    expect(example.status, `${example.stdout}\n${example.stderr}`).toBe(0);
+    const watched = [...example.stdout.matchAll(/^(resources\.\w+) \{/gm)].map((m) => m[1]);
+    expect(watched).toEqual(['resources.cpu', 'resources.memory', 'resources.tokens', 'resources.attention']);
+    // The first value printed is `get('resources.cpu')`.
+    const round = /round: '(r_\d+)'/.exec(example.stdout)?.[1];
+    const price = Number(/price: ([-\d.e+]+)/.exec(example.stdout)?.[1]);
+    const res = await fetch(`http://localhost:${port}/v1/market/history?resource=cpu&limit=100`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const points = ((await res.json()) as { prices: Array<{ round: string; price: number }> }).prices;
+    expect(points.find((p) => p.round === round)?.price).toBe(price);
+  }
 });

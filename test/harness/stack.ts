@@ -10,7 +10,7 @@ import { applyClearedRounds } from '#functions/price-update';
 import { httpFunctions } from '#local/http-functions';
 import { closeHttpServer, createHttpServer, type HttpServerOptions, listen } from '#local/http-server';
 import { type Pipeline, type PipelineOptions, startPipeline } from '#local/pipeline/index';
-import type { Services } from '#shared/adapters/services';
+import type { ServiceOverrides, Services } from '#shared/adapters/services';
 import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
 import {
@@ -24,9 +24,16 @@ import {
   testServices,
 } from './context.ts';
 
-export type StackPipelineOptions = Partial<Omit<PipelineOptions, 'tableName' | 'dynamo' | 'clients'>> & {
+export type StackPipelineOptions = Partial<
+  Omit<PipelineOptions, 'tableName' | 'dynamo' | 'clients' | 'marketState'>
+> & {
   /** Registers the `price-update` target, as the `auction_cleared` rule has on AWS. */
   priceUpdate?: boolean;
+  /**
+   * The bridge writes the market state, with the stack's economy, to the bucket of the stack's
+   * NATS_MARKET_BUCKET (pass one of the test's own in `env`).
+   */
+  marketState?: boolean;
 };
 
 export interface StackOptions {
@@ -34,6 +41,8 @@ export interface StackOptions {
   env?: Readonly<Record<string, string>>;
   /** Start the event pipeline too. */
   pipeline?: StackPipelineOptions;
+  /** Over the services' defaults, e.g. a `runtime` whose clock the test moves. */
+  services?: ServiceOverrides;
   logError?: HttpServerOptions['logError'];
 }
 
@@ -49,7 +58,7 @@ export interface TestStack {
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 
 async function startStackPipeline(table: TestTable, services: Services, opts: StackPipelineOptions): Promise<Pipeline> {
-  const { priceUpdate, targets, ...rest } = opts;
+  const { priceUpdate, marketState, targets, ...rest } = opts;
   return startPipeline({
     tableName: table.tableName,
     dynamo: { endpoint: dynamoEndpoint(), region: 'us-east-1' },
@@ -57,6 +66,7 @@ async function startStackPipeline(table: TestTable, services: Services, opts: St
     natsUrl: natsUrl(),
     logger: quiet,
     idleMs: 20,
+    ...(marketState && { marketState: { economy: services.economy, bucket: services.config.NATS_MARKET_BUCKET } }),
     ...rest,
     targets: {
       ...(priceUpdate && {
@@ -75,7 +85,7 @@ export function useStack(prefix: string, options: StackOptions = {}): TestStack 
     const table = await createTestTable(prefix);
     state.table = table;
     state.config = testConfig(table.tableName, options.env);
-    state.services = testServices(table, state.config);
+    state.services = testServices(table, state.config, options.services);
     // As a Lambda container does on its first request (a file that set up its own exporter wins).
     initTelemetryFrom(state.config, 'syntropism');
     const { handlers, authorizer } = httpFunctions(state.services);

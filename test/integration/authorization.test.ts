@@ -42,6 +42,9 @@ const MATRIX: Record<string, Record<Who, number>> = {
   // Charged to the target's allocation, named by X-Allocation-Id: another agent's is a 404.
   'POST /v1/llm/chat/completions': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
   'GET /v1/llm/models': { none: 401, bad: 401, forged: 401, self: 200, other: 200, operator: 403 },
+  'POST /v1/allocations/{id}/executions': { none: 401, bad: 401, forged: 401, self: 201, other: 404, operator: 403 },
+  'POST /v1/executions/{id}/termination': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
+  'GET /v1/executions/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 200 },
   'DELETE /v1/bids/{id}': { none: 401, bad: 401, forged: 401, self: 200, other: 404, operator: 403 },
 };
 
@@ -61,6 +64,7 @@ const BODY: Record<string, (who: Who, ids: { target: string; other: string }, n:
   'POST /v1/allocations/{id}/usage': () => ({ tokens: 1 }),
   'POST /v1/market/quote': () => ({ bundle: { cpu: 1 }, duration_seconds: 10 }),
   'POST /v1/events': () => ({ type: 'reflection', data: { trigger: 'matrix', outcome_assessment: 'fine' } }),
+  'POST /v1/executions/{id}/termination': () => ({ exit_code: 0, reason: 'exited', duration_ms: 1 }),
   // No provider here: the offline model answers.
   'POST /v1/llm/chat/completions': () => ({
     model: 'syntropism-offline',
@@ -100,10 +104,21 @@ describe('authorization matrix', () => {
     });
     expect(placed.status, placed.text).toBe(201);
     const allocation = await api.won(target, { bundle: { cpu: 0.1, tokens: 100 }, duration_seconds: 600, amount: 1 });
+    // A running execution in the target's allocation, for the execution routes.
+    const execution = await api.call('POST', `/v1/allocations/${allocation}/executions`, {
+      key: target.key,
+      idempotencyKey: 'matrix-execution',
+    });
+    expect(execution.status, execution.text).toBe(201);
+    const idOf = (template: string) => {
+      if (template.startsWith('/v1/bids/')) return placed.body.bid_id;
+      if (template.startsWith('/v1/allocations/')) return allocation;
+      if (template.startsWith('/v1/executions/')) return execution.body.execution_id;
+      return target.id;
+    };
     for (const [route, expected] of Object.entries(MATRIX)) {
       const [method = 'GET', template = ''] = route.split(' ');
-      let id = template.startsWith('/v1/bids/') ? placed.body.bid_id : target.id;
-      if (template.startsWith('/v1/allocations/')) id = allocation;
+      let id = idOf(template);
       if (route === 'DELETE /v1/bids/{id}') {
         // Rounds are wall-clock windows and the operator's `POST /v1/rounds/clear` row above
         // settles every due round, so the first bid may already be won; cancel a fresh one,

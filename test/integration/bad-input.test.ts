@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH } from '#shared/http/limits';
 import { useApi } from '../harness/api.ts';
 
-// Short rounds: the LLM gateway's fuzz wins an allocation first.
-const api = useApi('bad-input', { env: { SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: 1 }) } });
+// Short rounds: the usage route's fuzz first wins an allocation to draw from.
+const api = useApi('bad-input', { env: { SYNTROPISM_ECONOMY: JSON.stringify({ round_seconds: 2 }) } });
 const RUNS = 1_000;
 
 /** A valid body of each route, mutated into an invalid one by the arbitraries below. */
@@ -19,8 +19,13 @@ type Route = {
   path: (ids: Ids) => string;
   valid: (ids: Ids) => Record<string, unknown>;
   operator?: boolean;
+  /**
+   * The route draws on an allocation of `self`. Over-budget draws are refused with a recorded
+   * `quota_exceeded` by design, so for it "nothing written" is the allocation's budget unchanged.
+   */
+  allocation?: boolean;
 };
-type Ids = { self: string; other: string };
+type Ids = { self: string; other: string; allocation: string };
 
 const ROUTES: Record<string, Route> = {
   'POST /v1/agents': {
@@ -43,6 +48,12 @@ const ROUTES: Record<string, Route> = {
     method: 'PUT',
     path: (ids) => `/v1/agents/${ids.self}/state`,
     valid: () => ({ state: 'dormant' }),
+  },
+  'POST /v1/allocations/{id}/usage': {
+    method: 'POST',
+    path: (ids) => `/v1/allocations/${ids.allocation}/usage`,
+    valid: () => ({ tokens: 5 }),
+    allocation: true,
   },
   'POST /v1/events': {
     method: 'POST',
@@ -121,8 +132,15 @@ describe('malformed requests change nothing', () => {
     const route = ROUTES[name] as Route;
     const self = await api.agent('fuzzed', 50);
     const other = await api.agent('bystander', 50);
-    const ids = { self: self.id, other: other.id };
-    const before = await api.snapshot(['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'outbox']);
+    const allocation = route.allocation
+      ? await api.won(self, { bundle: { cpu: 0.1, tokens: 1_000 }, duration_seconds: 600, amount: 1 })
+      : 'al_none';
+    const ids = { self: self.id, other: other.id, allocation };
+    const kinds = ['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'token_usage'];
+    if (!route.allocation) kinds.push('outbox');
+    const budget = () => api.call('GET', `/v1/allocations/${allocation}`, { key: self.key }).then((r) => r.text);
+    const before = await api.snapshot(kinds);
+    const budgetBefore = route.allocation ? await budget() : '';
     let n = 0;
     await fc.assert(
       fc.asyncProperty(malformed(route, ids), async ([body, contentType]) => {
@@ -143,7 +161,8 @@ describe('malformed requests change nothing', () => {
       }),
       { numRuns: RUNS, seed: 20261126 },
     );
-    expect(await api.snapshot(['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'outbox'])).toBe(before);
+    expect(await api.snapshot(kinds)).toBe(before);
+    if (route.allocation) expect(JSON.parse(await budget()).tokens).toEqual(JSON.parse(budgetBefore).tokens);
     await api.expectAuditClean();
   });
 });

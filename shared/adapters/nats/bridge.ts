@@ -12,6 +12,10 @@
  *   throwing at all is what gets it to the dead-letter queue on AWS, because EventBridge
  *   dead-letters only what fails. The retries in between republish the valid ones, which
  *   JetStream ignores as duplicates.
+ * - Market state: when given a MarketStateWriter, a bus event whose envelopes hold price updates
+ *   also updates the market state bucket, after they are published (so the bucket never shows
+ *   a price that JetStream lacks). A failure there fails the target like a failed publish, and
+ *   the retry is harmless for the same reasons (see market-state.ts).
  */
 import { type JetStreamClient, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -19,6 +23,7 @@ import { z } from 'zod';
 import type { BusDetail } from '../outbox-relay.ts';
 import type { NatsConnector } from './connection.ts';
 import { errorMessage, isPermanent, NatsUnavailableError, PoisonEventError } from './errors.ts';
+import type { MarketStateReport, MarketStateWriter } from './market-state.ts';
 import { type PublishReport, publishEvents } from './publish.ts';
 import { DEFAULT_STREAM, ensureStream, type StreamSettings } from './stream.ts';
 
@@ -70,8 +75,20 @@ const busDetailSchema = z.object({
   relay_error: z.string().optional(),
 });
 
-/** The target's work for one bus event `detail` (`{outbox_id, events}`). */
-export async function bridgeBusDetail(bridge: Pick<NatsBridge, 'publish'>, detail: unknown): Promise<PublishReport> {
+export interface BridgeReport extends PublishReport {
+  /** What the market state write did (only with a writer and a price update among the events). */
+  market?: MarketStateReport;
+}
+
+/**
+ * The target's work for one bus event `detail` (`{outbox_id, events}`): publish its envelopes,
+ * then write the market state they call for, when given its writer.
+ */
+export async function bridgeBusDetail(
+  bridge: Pick<NatsBridge, 'publish'>,
+  detail: unknown,
+  marketState?: Pick<MarketStateWriter, 'write'>,
+): Promise<BridgeReport> {
   const parsed = busDetailSchema.safeParse(detail);
   if (!parsed.success) {
     const id = (detail as Partial<BusDetail> | null)?.outbox_id;
@@ -82,7 +99,12 @@ export async function bridgeBusDetail(bridge: Pick<NatsBridge, 'publish'>, detai
   const { outbox_id, events, relay_error } = parsed.data;
   if (relay_error !== undefined)
     throw new PoisonEventError(outbox_id, [{ index: -1, error: relay_error, event: null }]);
-  const report = await bridge.publish(events);
+  const report: BridgeReport = await bridge.publish(events);
+  // Before the poison check: the valid price updates are published, so the state shows them.
+  if (marketState) {
+    const market = await marketState.write(events);
+    if (market.written.length + market.kept.length > 0) report.market = market;
+  }
   if (report.poison.length > 0) throw new PoisonEventError(outbox_id, report.poison);
   return report;
 }

@@ -100,7 +100,9 @@ export function inputMiddleware(options: InputOptions = {}): MiddlewareObj<HttpE
       if (!query.success) throw validationFailed(zodErrors(query.error, '/query'), 'The query string is not valid.');
       state.query = query.data;
       if (!state.spec.body) return;
-      const body = state.spec.body.safeParse(parseBody(event, limits));
+      const text = rawBody(event);
+      const absent = state.spec.bodyOptional === true && (text === undefined || text.length === 0);
+      const body = state.spec.body.safeParse(absent ? {} : parseBody(event, limits));
       if (!body.success) throw validationFailed(zodErrors(body.error, ''));
       state.body = body.data;
     },
