@@ -189,8 +189,12 @@ describe('background services', () => {
     log: () => {},
   };
 
-  it('are the event pipeline, then the clearing timer', () => {
-    expect(backgroundServices(ctx).map((s) => s.name)).toEqual(['event pipeline', 'clearing timer']);
+  it('are the event pipeline, the clearing timer and the allocation sweeper', () => {
+    expect(backgroundServices(ctx).map((s) => s.name)).toEqual([
+      'event pipeline',
+      'clearing timer',
+      'allocation sweeper',
+    ]);
   });
 
   it('start in order and, when one fails, stop the started ones in reverse', async () => {

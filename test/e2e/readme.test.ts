@@ -91,8 +91,9 @@ describe('README walk-through against npm start', () => {
     // Each curl also reports its status on stderr, leaving its output (piped to tee, read by
     // node) untouched.
     const prelude = `curl() { command curl -w '%{stderr}@@ %{http_code} %{method} %{url_effective}\\n' "$@"; }\n`;
+    // From the checkout, as a user runs it (`npx syntropism` is this package's own bin).
     const ran = spawnSync('bash', ['-e', '-c', prelude + script], {
-      cwd: scratch,
+      cwd: ROOT,
       encoding: 'utf8',
       timeout: 120_000,
     });
@@ -104,12 +105,12 @@ describe('README walk-through against npm start', () => {
     }));
     expect(calls).toHaveLength(executed);
     const described = calls.map((c) => `${c.status} ${c.method} ${new URL(c.url).pathname}`);
-    // What the text promises: creations 201, reads, state changes and quotes 200, and the
+    // What the text promises: creations 201, reads, state changes, quotes and usage 200, and the
     // second transfer (the overdraft) 409.
     let transfers = 0;
     const expected = calls.map((c) => {
       const path = new URL(c.url).pathname;
-      if (c.method !== 'POST' || path === '/v1/market/quote') return 200;
+      if (c.method !== 'POST' || path === '/v1/market/quote' || path.endsWith('/usage')) return 200;
       if (path === '/v1/transfers' && ++transfers === 2) return 409;
       return 201;
     });
