@@ -15,6 +15,7 @@ import { makeHandler as llm } from '#functions/http/llm';
 import { makeHandler as market } from '#functions/http/market';
 import { makeHandler as rounds } from '#functions/http/rounds';
 import { makeHandler as transfers } from '#functions/http/transfers';
+import { llmGatewayOf } from '#shared/adapters/llm/compose';
 import type { Services } from '#shared/adapters/services';
 import type { HttpHandler } from '#shared/http/contract';
 import { withHttp } from '#shared/http/http-deps';
@@ -40,7 +41,7 @@ export function httpFunctions(s: Services): HttpFunctions {
       events: events(deps),
       executions: executions(deps),
       // Unbuffered: the local server streams `stream: true` answers as they come.
-      llm: llm(deps),
+      llm: llm({ ...deps, llm: llmGatewayOf({ meter: s.allocations, ...s }, s.config) }),
     },
     authorizer: makeAuthorizer(s),
   };

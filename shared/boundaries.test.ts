@@ -37,6 +37,14 @@ describe('module boundaries', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('only the gateway functions reach the tokenizer (its ranks are megabytes of every bundle)', () => {
+    const reaching = [...files(join(root, 'shared')), ...files(join(root, 'functions'))]
+      .filter((file) => imports(file).some((spec) => /(^|\/)(compose|tokenizer)(\.ts)?$/.test(spec)))
+      .map((file) => relative(root, file))
+      .sort();
+    expect(reaching).toEqual(['functions/http/llm.ts', 'shared/adapters/llm/compose.ts']);
+  });
+
   it('infra imports no runtime code', () => {
     const allowedShared = [
       'shared/table',

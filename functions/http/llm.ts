@@ -5,8 +5,9 @@
  * server send the same answer chunk by chunk.
  */
 import { lambdaEntry } from '#shared/adapters/lazy-handler';
+import { llmGatewayOf } from '#shared/adapters/llm/compose';
 import type { LlmGateway } from '#shared/adapters/llm/gateway';
-import { allocationsOf, economyOf, llmGatewayOf, loggerOf, tableOf, txRunnerOf } from '#shared/adapters/services';
+import { allocationsOf, economyOf, loggerOf, tableOf, txRunnerOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import { validationFailed } from '#shared/core/errors';
 import { systemRuntime } from '#shared/core/ports';

@@ -9,8 +9,6 @@
 
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Config } from '../config.ts';
-import type { TokenMeter } from '../core/allocations.ts';
-import type { ChatProvider } from '../core/llm/provider.ts';
 import { type EconomyConfig, loadEconomyConfig } from '../core/market-config.ts';
 import { type Runtime, systemRuntime } from '../core/ports.ts';
 import { Agents } from './dynamodb/agents.ts';
@@ -24,11 +22,6 @@ import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
-import { LlmGateway } from './llm/gateway.ts';
-import { OfflineProvider } from './llm/offline-provider.ts';
-import { OpenAiCompatibleProvider } from './llm/provider.ts';
-import { providerKeyLoader } from './llm/provider-key.ts';
-import { o200kTokenizer } from './llm/tokenizer.ts';
 
 export type TableConfig = Pick<
   Config,
@@ -186,8 +179,6 @@ export interface Services {
   market: Market;
   clearing: Clearing;
   allocations: Allocations;
-  /** The LLM gateway, metering through `allocations`. */
-  llm: LlmGateway;
   executions: Executions;
   idempotency: DynamoIdempotencyStore;
   logger: Logger;
@@ -197,8 +188,6 @@ export interface ServiceOverrides extends TxOverrides, ClearingOverrides {
   runtime?: Runtime;
   table?: TableRef;
   economy?: EconomyConfig;
-  /** Instead of the configured provider (or the offline model). */
-  llmProvider?: ChatProvider;
 }
 
 /** Everything, composed from the builders above. */
@@ -208,12 +197,6 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const economy = overrides.economy ?? economyOf(config);
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
   const allocations = allocationsOf(base);
-  const stores = requestStoresOf(table, config, runtime);
-  const llm = llmGatewayOf(
-    { meter: allocations, economy, runtime, logger: stores.logger },
-    config,
-    overrides.llmProvider ?? llmProviderOf(config, runtime),
-  );
   return {
     config,
     ...base,
@@ -221,35 +204,6 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...marketStoresOf(base, config, economy, overrides),
     allocations,
     executions: executionsOf(base, allocations),
-    llm,
-    ...stores,
+    ...requestStoresOf(table, config, runtime),
   };
-}
-
-export type LlmConfig = Pick<
-  Config,
-  | 'SYNTROPISM_LLM_BASE_URL'
-  | 'SYNTROPISM_LLM_API_KEY'
-  | 'SYNTROPISM_LLM_SECRET_ARN'
-  | 'SYNTROPISM_LLM_TIMEOUT_MS'
-  | 'AWS_REGION'
->;
-
-/** The configured provider, or the offline model when no base URL is set. */
-export function llmProviderOf(config: LlmConfig, runtime: Runtime): ChatProvider {
-  if (!config.SYNTROPISM_LLM_BASE_URL) return new OfflineProvider({ tokenizer: o200kTokenizer, clock: runtime.clock });
-  return new OpenAiCompatibleProvider({
-    baseUrl: config.SYNTROPISM_LLM_BASE_URL,
-    apiKey: providerKeyLoader(config),
-    timeoutMs: config.SYNTROPISM_LLM_TIMEOUT_MS,
-  });
-}
-
-/** The gateway over a token meter (the allocations store). */
-export function llmGatewayOf(
-  deps: { meter: TokenMeter; economy: EconomyConfig; runtime: Runtime; logger: Logger },
-  config: LlmConfig,
-  provider: ChatProvider = llmProviderOf(config, deps.runtime),
-): LlmGateway {
-  return new LlmGateway({ ...deps, llm: deps.economy.llm, provider, tokenizer: o200kTokenizer });
 }

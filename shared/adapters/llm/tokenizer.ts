@@ -1,8 +1,8 @@
 /**
  * The gateway's tokenizer: `gpt-tokenizer` with the `o200k_base` encoding (GPT-4o, GPT-4.1,
  * GPT-5, o-series). Pure JavaScript (no WASM, nothing fetched at run time), the encoding's
- * ranks imported alone (≈ 2.4 MB of source, ≈ 1 MB minified), so a Lambda bundle stays small and
- * starts without I/O. Other models' tokenizers differ by a few percent; the reservation only
+ * ranks imported alone: ≈ 2.8 MB of a minified bundle, so only the two gateway functions import
+ * this module (through adapters/llm/compose.ts, never services.ts), and they start without I/O. Other models' tokenizers differ by a few percent; the reservation only
  * bounds the call, and settlement uses the provider's own `usage`.
  */
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
