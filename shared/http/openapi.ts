@@ -84,7 +84,14 @@ function responses(r: RouteSpec): Record<string, unknown> {
         ...(r.idempotency !== 'none' && { 'Idempotent-Replayed': header('Idempotent-Replayed') }),
         ...r.headers,
       },
-      content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) } },
+      content: {
+        'application/json': { schema: z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) },
+        ...(r.stream && {
+          'text/event-stream': {
+            schema: { type: 'string', description: 'With `stream: true`: SSE `data:` chunks, then `data: [DONE]`.' },
+          },
+        }),
+      },
     };
   }
   const retry = { 'Retry-After': header('Retry-After') };
