@@ -105,12 +105,13 @@ describe('README walk-through against npm start', () => {
     }));
     expect(calls).toHaveLength(executed);
     const described = calls.map((c) => `${c.status} ${c.method} ${new URL(c.url).pathname}`);
-    // What the text promises: creations 201, reads, state changes, quotes and usage 200, and the
-    // second transfer (the overdraft) 409.
+    // What the text promises: creations 201; reads, state changes, quotes, usage reports and
+    // chat completions 200; and the second transfer (the overdraft) 409.
     let transfers = 0;
     const expected = calls.map((c) => {
       const path = new URL(c.url).pathname;
-      if (c.method !== 'POST' || path === '/v1/market/quote' || path.endsWith('/usage')) return 200;
+      const answers = ['/v1/market/quote', '/v1/llm/chat/completions'];
+      if (c.method !== 'POST' || answers.includes(path) || path.endsWith('/usage')) return 200;
       if (path === '/v1/transfers' && ++transfers === 2) return 409;
       return 201;
     });
