@@ -7,6 +7,7 @@ import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import { ledgerBaseFrom, marketOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import type { EconomyConfig } from '#shared/core/market-config';
+import { resourceQuote } from '#shared/core/market-state';
 import { formatCredits } from '#shared/core/money';
 import type { Runtime } from '#shared/core/ports';
 import { capacityOf, floorCost, RESOURCES, type Resource, referenceCost } from '#shared/core/resources';
@@ -31,22 +32,14 @@ export function makeHandler({ market, economy, runtime, http }: MarketDeps): Htt
         const state = await market.state();
         const capacity = capacityOf(economy);
         const window = roundAt(runtime.clock.now(), economy.round_seconds);
+        // The same presenter as the market state bucket on NATS: the two cannot disagree.
         const resources = Object.fromEntries(
           RESOURCES.map((r) => [
             r,
-            {
-              price: state.prices[r],
-              min_price: economy.prices[r].min_price,
-              max_price: economy.prices[r].max_price,
-              capacity: capacity[r],
-              utilization: state.utilization[r],
-            },
+            resourceQuote(economy, capacity, r, { price: state.prices[r], utilization: state.utilization[r] }),
           ]),
           // One entry per resource, by construction.
-        ) as Record<
-          Resource,
-          { price: number; min_price: number; max_price: number; capacity: number; utilization: number }
-        >;
+        ) as Record<Resource, ReturnType<typeof resourceQuote>>;
         return {
           status: 200,
           body: {

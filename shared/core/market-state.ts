@@ -58,20 +58,19 @@ export type MarketStateEntry =
   | { key: ResourceKey; resource: Resource; value: ResourceState }
   | { key: typeof ROUND_KEY; value: RoundState };
 
-/** One resource as `GET /v1/market` and the bucket show it: its price with the economy's bounds and capacity. */
-export function resourceState(
+/** One resource as `GET /v1/market` shows it: its price with the economy's bounds and capacity. */
+export function resourceQuote(
   economy: EconomyConfig,
   capacity: PerResource,
   resource: Resource,
-  at: { price: number; utilization: number; round: string },
-): ResourceState {
+  at: { price: number; utilization: number },
+): Omit<ResourceState, 'round'> {
   return {
     price: at.price,
     min_price: economy.prices[resource].min_price,
     max_price: economy.prices[resource].max_price,
     capacity: capacity[resource],
     utilization: at.utilization,
-    round: at.round,
   };
 }
 
@@ -123,11 +122,8 @@ export function marketStateEntries(events: readonly Envelope[], economy: Economy
   for (const r of RESOURCES) {
     const u = latest.get(r);
     if (!u) continue;
-    const value = resourceState(economy, capacity, r, {
-      price: u.event.data.new_price,
-      utilization: u.event.data.utilization,
-      round: u.round,
-    });
+    const at = { price: u.event.data.new_price, utilization: u.event.data.utilization };
+    const value = { ...resourceQuote(economy, capacity, r, at), round: u.round };
     entries.push({ key: resourceKey(r), resource: r, value });
   }
   entries.push({ key: ROUND_KEY, value: roundOpenAfter(last.round, last.atMs, economy.round_seconds) });
