@@ -88,6 +88,21 @@ export async function refuseDraw(
   throw quotaExceeded(tokens, a.tokens_remaining);
 }
 
-/** Whether a draw of `tokens` would be refused now. */
-export const drawRefused = (a: AllocationRecord, tokens: number, nowMs: number) =>
-  notUsable(a, nowMs) !== undefined || a.tokens_remaining < tokens;
+/**
+ * Before a draw: when it would be refused now, a retry of a draw that already happened (its
+ * guard exists: it may have taken the last tokens) is answered with `replay`, and anything else
+ * is refused (`refuseDraw`). Undefined when the draw may go ahead.
+ */
+export async function replayOrRefuse<T>(
+  deps: AllocationsDeps,
+  a: AllocationRecord,
+  tokens: number,
+  ctx: EventContext,
+  replay: () => Promise<T | undefined>,
+): Promise<{ done: T } | undefined> {
+  if (notUsable(a, deps.runtime.clock.now()) === undefined && a.tokens_remaining >= tokens) return undefined;
+  const earlier = await replay();
+  if (earlier !== undefined) return { done: earlier };
+  await refuseDraw(deps, a, tokens, ctx);
+  return undefined;
+}

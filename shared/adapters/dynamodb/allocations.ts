@@ -20,11 +20,10 @@ import { keys } from '../../table.ts';
 import {
   type AllocationsDeps,
   drawAction,
-  drawRefused,
   ownedAllocation,
   readAllocation,
   recordOf,
-  refuseDraw,
+  replayOrRefuse,
 } from './allocation-items.ts';
 import { queryAll, queryPages } from './client.ts';
 import { listings } from './cursor.ts';
@@ -132,12 +131,11 @@ export class Allocations implements TokenMeter {
       'meter tokens',
       async () => {
         const a = await this.owned(req.allocation_id, req.agent_id);
-        if (drawRefused(a, req.tokens, this.now())) {
-          // A retry of a draw that took the last tokens is answered, not refused.
+        const replayed = await replayOrRefuse(this.deps, a, req.tokens, ctx, async () => {
           const earlier = await this.usage(req.usage_id);
-          if (earlier) return { done: replayedUsage(earlier, req) };
-          await refuseDraw(this.deps, a, req.tokens, ctx);
-        }
+          return earlier && replayedUsage(earlier, req);
+        });
+        if (replayed) return replayed;
         return this.usagePlan(a, req, ctx);
       },
       { serialize: [req.allocation_id] },

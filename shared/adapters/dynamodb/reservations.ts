@@ -13,10 +13,9 @@ import { keys } from '../../table.ts';
 import {
   type AllocationsDeps,
   drawAction,
-  drawRefused,
   ownedAllocation,
   readAllocation,
-  refuseDraw,
+  replayOrRefuse,
 } from './allocation-items.ts';
 import { outboxAction } from './outbox.ts';
 import type { TxAction } from './transaction.ts';
@@ -55,11 +54,11 @@ export class Reservations {
       async () => {
         const a = await ownedAllocation(this.deps, input.allocation_id, input.agent_id);
         const now = this.deps.runtime.clock.now();
-        if (drawRefused(a, input.tokens, now)) {
+        const replayed = await replayOrRefuse(this.deps, a, input.tokens, ctx, async () => {
           const earlier = await this.read(input.reservation_id);
-          if (earlier) return { done: replayedHold(earlier, input) };
-          await refuseDraw(this.deps, a, input.tokens, ctx);
-        }
+          return earlier && replayedHold(earlier, input);
+        });
+        if (replayed) return replayed;
         const r: Reservation = { ...input, created_at_ms: now };
         const remaining = a.tokens_remaining - input.tokens;
         const hold: TxAction<Reserved> = {
