@@ -91,6 +91,7 @@ export const sampleEventData: { readonly [T in EventType]: EventData<T> } = {
   agent_dormant: { agent_id: AGENT, final_balance: 0, reason: 'insufficient_credits' },
   agent_awake: { agent_id: AGENT, awakened_by: OTHER, current_balance: 10 },
   prompt_submitted: { prompt_id: PROMPT, allocation_id: ALLOCATION },
+  prompt_expired: { prompt_id: PROMPT },
   reasoning_trace: { reasoning: 'cpu is cheap this round', decision: 'bid for 2 cpu' },
   tool_call_initiated: { tool_name: 'search', parameters: { q: 'prices' } },
   tool_call_completed: { tool_name: 'search', result: { hits: 3 } },

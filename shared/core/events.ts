@@ -71,7 +71,7 @@ export const EVENT_TYPES = {
   human_reward_issued: {
     source: 'system',
     component: 'economy',
-    when: 'the operator rewards a prompt; the credits are minted',
+    when: 'a rater (or the operator) rewards a prompt; the credits are minted',
     data: z
       .object({
         agent_id: id,
@@ -267,7 +267,9 @@ export const EVENT_TYPES = {
     source: 'system',
     component: 'agents',
     when: 'the operator registers an agent (its grant is a separate credits_transferred)',
-    data: z.object({ agent_id: id, name: z.string(), initial_balance: credits.nonnegative() }).strict(),
+    data: z
+      .object({ agent_id: id, name: z.string(), initial_balance: credits.nonnegative(), parent_id: id.optional() })
+      .strict(),
   },
   agent_spawned: {
     source: 'system',
@@ -301,6 +303,12 @@ export const EVENT_TYPES = {
     component: 'attention',
     when: 'an agent with attention submits a prompt to the human',
     data: z.object({ prompt_id: id, allocation_id: id, agent_id: id.optional() }).strict(),
+  },
+  prompt_expired: {
+    source: 'system',
+    component: 'attention',
+    when: "a prompt was not rewarded within the economy's prompt_ttl_seconds",
+    data: z.object({ prompt_id: id, agent_id: id.optional() }).strict(),
   },
   // Agent events, published through POST /v1/events
   reasoning_trace: {

@@ -14,6 +14,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { MAX_CREDITS, parseCredits } from './money.ts';
 import {
   MAX_TOKENS_PER_HOUR,
   QUANTA,
@@ -22,6 +23,23 @@ import {
   quantaOf,
   tokensPerHour,
 } from './quantities.ts';
+
+/** An amount of credits in configuration: non-negative and exact in micro-credits (≤ 6 decimals). */
+const credits = z
+  .number()
+  .min(0)
+  .max(MAX_CREDITS)
+  .refine(
+    (n) => {
+      try {
+        parseCredits(n);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'an amount of credits has at most 6 decimals' },
+  );
 
 /** Price settings of one resource, in credits per unit-second (tokens: credits per token). */
 function priceSchema(defaults: { initial_price: number; min_price: number; max_price: number }) {
@@ -195,14 +213,24 @@ export const economyConfigSchema = z
       .strictObject({
         max_minted: z.number().int().min(1).max(9_000_000_000).default(9_000_000_000),
         max_balance: z.number().int().min(1).max(1_000_000_000).default(1_000_000_000),
+        /**
+         * Largest grant at registration (the operator's genesis minting), in credits. 0 allows
+         * only agents registered with nothing.
+         */
+        max_grant: credits.default(1_000_000),
+        /**
+         * Most credits one rater (the operator counts as one) may mint through rewards per UTC
+         * hour: a leaked or careless rater key can mint only this much before the hour ends.
+         */
+        max_minted_per_rater_per_hour: credits.default(10_000),
       })
       .prefault({}),
     /** Human rewards: credits minted = interesting × w_i + useful × w_u + understandable × w_n. */
     rewards: z
       .strictObject({
-        w_i: z.number().min(0).max(1_000_000).default(10),
-        w_u: z.number().min(0).max(1_000_000).default(10),
-        w_n: z.number().min(0).max(1_000_000).default(10),
+        w_i: credits.max(1_000_000).default(10),
+        w_u: credits.max(1_000_000).default(10),
+        w_n: credits.max(1_000_000).default(10),
         /** Seconds after which an unrewarded prompt expires. */
         prompt_ttl_seconds: z
           .number()
@@ -210,6 +238,19 @@ export const economyConfigSchema = z
           .min(60)
           .max(30 * 86_400)
           .default(86_400),
+        /** Longest prompt content, in characters (UTF-16 code units, as JSON counts them). */
+        max_prompt_chars: z.number().int().min(1).max(32_000).default(4_000),
+      })
+      .prefault({}),
+    /** Spawning: what a child costs its parent and how far lineages may grow. */
+    spawning: z
+      .strictObject({
+        /** Credits burned from the parent per child (`spawn_fee`). */
+        fee: credits.max(1_000_000).default(10),
+        /** Deepest generation a child may have (a registered agent is generation 0). */
+        max_depth: z.number().int().min(0).max(64).default(8),
+        /** Most children one agent may spawn, ever. */
+        max_children: z.number().int().min(0).max(10_000).default(16),
       })
       .prefault({}),
   })
