@@ -1,14 +1,24 @@
 /**
  * The scheduled allocation sweeper (EventBridge Scheduler on AWS, a timer in the local stack):
  * releases token reservations past their deadline (a gateway that stopped between reserve and
- * settle) and marks allocations past their end `expired` with `allocation_expired`. Both are
+ * settle), marks allocations past their end `expired` with `allocation_expired`, and prompts
+ * left unrewarded past their time `expired` with `prompt_expired`. All are
  * idempotent and bounded per run; correctness never depends on the sweeper having run, since
  * every read computes `active` from the window and every draw is conditioned on it.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Allocations } from '#shared/adapters/dynamodb/allocations';
+import type { Prompts } from '#shared/adapters/dynamodb/prompts';
 import { lambdaEntry } from '#shared/adapters/lazy-handler';
-import { allocationsOf, loggerOf, type TableConfig, tableOf, txRunnerOf } from '#shared/adapters/services';
+import {
+  allocationsOf,
+  economyOf,
+  loggerOf,
+  promptsOf,
+  type TableConfig,
+  tableOf,
+  txRunnerOf,
+} from '#shared/adapters/services';
 import { currentTraceContext, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
 import type { EventContext } from '#shared/core/events';
@@ -16,6 +26,7 @@ import { type Clock, systemRuntime } from '#shared/core/ports';
 
 export interface SweeperDeps {
   allocations: Pick<Allocations, 'expireEnded' | 'reservations'>;
+  prompts: Pick<Prompts, 'expireDue'>;
   clock: Clock;
   logger: Pick<Logger, 'info'>;
   /** Holds released per query, ended allocations looked at per run, and how long releasing may go on. */
@@ -27,6 +38,7 @@ export interface SweeperDeps {
 export interface SweepResult {
   released: number;
   expired: number;
+  prompts_expired: number;
 }
 
 /** Repeats `step` while it finds work and the budget lasts; returns the total it did. */
@@ -54,8 +66,14 @@ export function makeHandler(deps: SweeperDeps): () => Promise<SweepResult> {
         const released = await drain(() => reservations.releaseStale(pageSize, ctx), deps.clock, until);
         // Ended allocations still holding tokens stay in the index: one pass over it, bounded.
         const { expired } = await deps.allocations.expireEnded(maxExpiries, ctx);
-        if (released + expired > 0) deps.logger.info('swept', { released, expired });
-        return { released, expired };
+        const prompts = await drain(
+          async () => (await deps.prompts.expireDue(pageSize, ctx)).expired,
+          deps.clock,
+          until,
+        );
+        if (released + expired + prompts > 0)
+          deps.logger.info('swept', { released, expired, prompts_expired: prompts });
+        return { released, expired, prompts_expired: prompts };
       } finally {
         span.end();
         await flushTelemetry();
@@ -63,12 +81,17 @@ export function makeHandler(deps: SweeperDeps): () => Promise<SweepResult> {
     });
 }
 
-/** The sweeper needs the allocations store alone. */
-export function sweeperDepsOf(config: TableConfig & Pick<Config, 'TX_MAX_ATTEMPTS' | 'LOG_LEVEL'>): SweeperDeps {
+/** The sweeper needs the allocations and prompts stores. */
+export function sweeperDepsOf(
+  config: TableConfig & Pick<Config, 'TX_MAX_ATTEMPTS' | 'LOG_LEVEL' | 'SYNTROPISM_ECONOMY'>,
+): SweeperDeps {
   const runtime = systemRuntime();
   const table = tableOf(config);
+  const base = { table, tx: txRunnerOf(table, config, runtime), runtime };
+  const allocations = allocationsOf(base);
   return {
-    allocations: allocationsOf({ table, tx: txRunnerOf(table, config, runtime), runtime }),
+    allocations,
+    prompts: promptsOf(base, allocations, economyOf(config)),
     clock: runtime.clock,
     logger: loggerOf(config),
   };

@@ -8,11 +8,14 @@ import { makeAuthorizer } from '#functions/authorizer';
 import { makeHandler as agents } from '#functions/http/agents';
 import { makeHandler as allocations } from '#functions/http/allocations';
 import { makeHandler as bids } from '#functions/http/bids';
+import { makeHandler as economy } from '#functions/http/economy';
 import { makeHandler as events } from '#functions/http/events';
 import { makeHandler as executions } from '#functions/http/executions';
 import { makeHandler as health } from '#functions/http/health';
 import { makeHandler as llm } from '#functions/http/llm';
 import { makeHandler as market } from '#functions/http/market';
+import { makeHandler as prompts } from '#functions/http/prompts';
+import { makeHandler as raters } from '#functions/http/raters';
 import { makeHandler as rounds } from '#functions/http/rounds';
 import { makeHandler as transfers } from '#functions/http/transfers';
 import { llmGatewayOf } from '#shared/adapters/llm/compose';
@@ -42,6 +45,12 @@ export function httpFunctions(s: Services): HttpFunctions {
       executions: executions(deps),
       // Unbuffered: the local server streams `stream: true` answers as they come.
       llm: llm({ ...deps, llm: llmGatewayOf({ meter: s.allocations, ...s }, s.config) }),
+      prompts: prompts({ ...deps, maxPromptChars: s.economy.rewards.max_prompt_chars }),
+      raters: raters(deps),
+      economy: economy({
+        http: deps.http,
+        summary: { table: s.table, shards: s.config.LEDGER_SHARDS, clock: s.runtime.clock, economy: s.economy },
+      }),
     },
     authorizer: makeAuthorizer(s),
   };

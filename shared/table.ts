@@ -120,6 +120,26 @@ export const keys = {
     GSI1PK: `ALLOCATION#${allocationId}#EXECUTIONS`,
     GSI1SK: executionId,
   }),
+  /** A rater: a human's key (hash only), revocable by the operator; listed through GSI1. */
+  rater: (raterId: string) => ({ PK: `RATER#${raterId}`, SK: 'RATER' }),
+  ratersIndex: (raterId: string) => ({ GSI1PK: 'RATERS', GSI1SK: raterId }),
+  ratersPartition: 'RATERS',
+  /** A prompt to the human, one per allocation with attention. */
+  prompt: (promptId: string) => ({ PK: `PROMPT#${promptId}`, SK: 'PROMPT' }),
+  /**
+   * Prompts by status (GSI2 `PROMPTS#PENDING|REWARDED|EXPIRED`): pending ones in the human's
+   * queue order (`promptQueueKey`), the others newest first by the time they were decided.
+   */
+  promptsIndex: (status: string, sortKey: string) => ({ GSI2PK: `PROMPTS#${status.toUpperCase()}`, GSI2SK: sortKey }),
+  promptsPartition: (status: string) => `PROMPTS#${status.toUpperCase()}`,
+  /** Pending prompts by expiry (sparse GSI1: removed once rewarded or expired), for the sweeper. */
+  expiringPromptsIndex: (expiresAtMs: number, promptId: string) => ({
+    GSI1PK: 'PROMPTS#EXPIRING',
+    GSI1SK: `${String(expiresAtMs).padStart(15, '0')}#${promptId}`,
+  }),
+  expiringPromptsPartition: 'PROMPTS#EXPIRING',
+  /** Credits one rater minted in one UTC hour (the per-rater mint ceiling); expires by TTL. */
+  mintWindow: (rater: string, hour: string) => ({ PK: `MINTED#${rater}#${hour}`, SK: 'MINTED' }),
   /** Allocations by end time: the supply still committed at a clearing is a consistent range query. */
   activeAllocation: (endsAtMs: number, allocationId: string) => ({
     PK: 'ALLOCATIONS#ACTIVE',
@@ -153,6 +173,9 @@ export type ItemKind =
   | 'token_usage'
   | 'reservation'
   | 'execution'
+  | 'rater'
+  | 'prompt'
+  | 'mint_window'
   | 'prices'
   | 'price_history'
   | 'clearing_cursor'

@@ -38,6 +38,12 @@ export const HTTP_TABLE_ACCESS: Record<HttpFunction, TableAccess | 'none'> = {
   llm: 'readwrite',
   // The execution runner's reports: execution items and their events; allocations are read.
   executions: 'readwrite',
+  // Prompts and rewards: the prompt items, the minting transaction (ledger writer), rater checks.
+  prompts: 'readwrite',
+  // Rater items only (create, revoke).
+  raters: 'readwrite',
+  // Reads of the system accounts; the summary changes nothing.
+  economy: 'read',
 };
 
 /** Construct id of the function serving `fn`: `agents` → `AgentsFunction`. */

@@ -21,6 +21,9 @@ import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
+import { Prompts } from './dynamodb/prompts.ts';
+import { Raters } from './dynamodb/raters.ts';
+import { Rewards } from './dynamodb/rewards.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
 
 export type TableConfig = Pick<
@@ -107,6 +110,24 @@ export function executionsOf(base: StoreBase, allocations: Allocations): Executi
   return new Executions({ ...base, allocation: (id) => allocations.get(id) });
 }
 
+/** Prompts read their allocation through the allocations store; they expire after the economy's TTL. */
+export function promptsOf(base: StoreBase, allocations: Allocations, economy: EconomyConfig): Prompts {
+  return new Prompts({
+    ...base,
+    allocation: (id) => allocations.get(id),
+    ttlSeconds: economy.rewards.prompt_ttl_seconds,
+  });
+}
+
+export function ratersOf(base: Pick<StoreBase, 'table' | 'runtime'>): Raters {
+  return new Raters(base);
+}
+
+/** Rewards mint through the ledger writer; the prompt is read through the prompts store. */
+export function rewardsOf(base: LedgerBase, prompts: Prompts, economy: EconomyConfig): Rewards {
+  return new Rewards({ ...base, prompts, economy });
+}
+
 export interface ClearingOverrides {
   clearingFaults?: ClearingFaults;
   maxBidsPerTransaction?: number;
@@ -180,6 +201,9 @@ export interface Services {
   clearing: Clearing;
   allocations: Allocations;
   executions: Executions;
+  prompts: Prompts;
+  raters: Raters;
+  rewards: Rewards;
   idempotency: DynamoIdempotencyStore;
   logger: Logger;
 }
@@ -197,6 +221,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const economy = overrides.economy ?? economyOf(config);
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
   const allocations = allocationsOf(base);
+  const prompts = promptsOf(base, allocations, economy);
   return {
     config,
     ...base,
@@ -204,6 +229,9 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     ...marketStoresOf(base, config, economy, overrides),
     allocations,
     executions: executionsOf(base, allocations),
+    prompts,
+    raters: ratersOf(base),
+    rewards: rewardsOf(base, prompts, economy),
     ...requestStoresOf(table, config, runtime),
   };
 }

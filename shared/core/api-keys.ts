@@ -8,19 +8,39 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Random } from './ports.ts';
 
 const PREFIX = 'syn';
+/** Rater keys (`synr.<rater_id>.<secret>`): the prefix tells the authorizer which item to read. */
+const RATER_PREFIX = 'synr';
 export const SECRET_BYTES = 32;
 
-export function newApiKey(agentId: string, random: Random): { apiKey: string; keyHash: string } {
+function newKey(prefix: string, id: string, random: Random): { apiKey: string; keyHash: string } {
   const secret = random.bytes(SECRET_BYTES).toString('base64url');
-  return { apiKey: `${PREFIX}.${agentId}.${secret}`, keyHash: hashSecret(secret) };
+  return { apiKey: `${prefix}.${id}.${secret}`, keyHash: hashSecret(secret) };
+}
+
+function parseKey(prefix: string, key: string): { id: string; secret: string } | undefined {
+  const parts = key.split('.');
+  if (parts.length !== 3 || parts[0] !== prefix) return undefined;
+  const [, id = '', secret = ''] = parts;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || !/^[A-Za-z0-9_-]{40,64}$/.test(secret)) return undefined;
+  return { id, secret };
+}
+
+export function newApiKey(agentId: string, random: Random): { apiKey: string; keyHash: string } {
+  return newKey(PREFIX, agentId, random);
 }
 
 export function parseApiKey(apiKey: string): { agentId: string; secret: string } | undefined {
-  const parts = apiKey.split('.');
-  if (parts.length !== 3 || parts[0] !== PREFIX) return undefined;
-  const [, agentId = '', secret = ''] = parts;
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(agentId) || !/^[A-Za-z0-9_-]{40,64}$/.test(secret)) return undefined;
-  return { agentId, secret };
+  const parsed = parseKey(PREFIX, apiKey);
+  return parsed && { agentId: parsed.id, secret: parsed.secret };
+}
+
+export function newRaterKey(raterId: string, random: Random): { apiKey: string; keyHash: string } {
+  return newKey(RATER_PREFIX, raterId, random);
+}
+
+export function parseRaterKey(key: string): { raterId: string; secret: string } | undefined {
+  const parsed = parseKey(RATER_PREFIX, key);
+  return parsed && { raterId: parsed.id, secret: parsed.secret };
 }
 
 export function hashSecret(secret: string): string {

@@ -12,9 +12,11 @@ import {
   type AuditInput,
   assertValidTransfer,
   auditLedger,
+  BURNING_PURPOSES,
   type Entry,
   entriesOf,
   MINT_ACCOUNT,
+  MINTING_PURPOSES,
   sameTransfer,
   shardOf,
   type TransferRecord,
@@ -115,7 +117,7 @@ describe('auditLedger', () => {
     const report = auditLedger(input);
     expect(report.ok).toBe(false);
     expect(report.problems).toEqual(['account a_3 is negative: -7']);
-    expect(auditLedger(build([transfer('t1', MINT_ACCOUNT, 'a_4', 7)])).ok).toBe(true);
+    expect(auditLedger(build([transfer('t1', MINT_ACCOUNT, 'a_4', 7, { purpose: 'agent_grant' })])).ok).toBe(true);
   });
 
   it('detects a negative system account (escrow, burn) as well', () => {
@@ -271,6 +273,9 @@ describe('auditLedger', () => {
         continue;
       }
       if (m.from.startsWith('burn#')) continue;
+      // Mint pays only grants and rewards; burn receives only resources and spawn fees.
+      if (m.from === MINT_ACCOUNT && !(MINTING_PURPOSES as readonly string[]).includes(m.purpose)) continue;
+      if (m.to.startsWith('burn#') && !(BURNING_PURPOSES as readonly string[]).includes(m.purpose)) continue;
       if (m.from !== MINT_ACCOUNT && (balance.get(m.from) ?? 0) < m.amount) continue;
       balance.set(m.from, (balance.get(m.from) ?? 0) - m.amount);
       balance.set(m.to, (balance.get(m.to) ?? 0) + m.amount);
@@ -435,5 +440,54 @@ describe('assertValidTransfer', () => {
 
   it('forbids sending credits back to mint', () => {
     expectDomainError({ ...ok, to: MINT_ACCOUNT }, 'forbidden', 403);
+  });
+});
+
+describe('the money supply by source and purpose', () => {
+  const supply = () =>
+    build([
+      transfer('g1', MINT_ACCOUNT, 'a_1', 100, { purpose: 'agent_grant' }),
+      transfer('r1', MINT_ACCOUNT, 'a_1', 30, { purpose: 'human_reward', reference: 'pr_1' }),
+      transfer('b1', 'a_1', 'burn#0', 5, { purpose: 'spawn_fee' }),
+      transfer('e1', 'a_1', 'escrow#1', 20, { purpose: 'bid_escrow', reference: 'b_1' }),
+      transfer('p1', 'escrow#1', 'burn#1', 20, { purpose: 'resource_burn', reference: 'b_1' }),
+    ]);
+  const withTallies = (input: AuditInput, tallies: Record<string, AuditInput['accounts'][number]['tallies']>) => ({
+    ...input,
+    accounts: input.accounts.map((a) => (tallies[a.account_id] ? { ...a, tallies: tallies[a.account_id] } : a)),
+  });
+
+  it('reports grants apart from rewards, and burns by purpose', () => {
+    const report = auditLedger(supply());
+    expect(report.ok).toBe(true);
+    expect(report.supply).toEqual({
+      minted: { agent_grant: 100, human_reward: 30 },
+      burned: { resource_burn: 20, spawn_fee: 5 },
+    });
+  });
+
+  it('checks the tallies accounts keep against the transfers', () => {
+    const right = withTallies(supply(), {
+      mint: { agent_grant: 100, human_reward: 30 },
+      'burn#0': { spawn_fee: 5 },
+      'burn#1': { resource_burn: 20 },
+    });
+    expect(auditLedger(right).problems).toEqual([]);
+    const wrong = withTallies(supply(), { mint: { agent_grant: 100, human_reward: 31 }, 'burn#0': {} });
+    expect(auditLedger(wrong).problems).toEqual([
+      'account mint: tally of human_reward is 31, transfers sum to 30',
+      'account burn#0: tally of spawn_fee is 0, transfers sum to 5',
+    ]);
+  });
+
+  it('refuses minting and burning for any other purpose', () => {
+    const input = build([
+      transfer('x1', MINT_ACCOUNT, 'a_1', 9, { purpose: 'transfer' }),
+      transfer('x2', 'a_1', 'burn#0', 4, { purpose: 'transfer' }),
+    ]);
+    expect(auditLedger(input).problems).toEqual([
+      'transfer x1: mint may not move transfer',
+      'transfer x2: burn#0 may not move transfer',
+    ]);
   });
 });

@@ -77,10 +77,44 @@ export function shardOf(key: string, shards: number): number {
   return createHash('sha256').update(key).digest().readUInt32BE(0) % shards;
 }
 
+/**
+ * Where new credits may come from and where spent ones may go: the operator's grants (the
+ * economy's genesis) and human rewards are the only minting; resources and spawn fees the only
+ * burning. `GET /v1/economy` and the audit report by these purposes.
+ */
+export const MINTING_PURPOSES = ['agent_grant', 'human_reward'] as const satisfies readonly TransferPurpose[];
+export const BURNING_PURPOSES = ['resource_burn', 'spawn_fee'] as const satisfies readonly TransferPurpose[];
+export type MintingPurpose = (typeof MINTING_PURPOSES)[number];
+export type BurningPurpose = (typeof BURNING_PURPOSES)[number];
+
+/** The per-purpose tally a movement adds to a system account, if it adds one. */
+export function tallyOf(t: Pick<TransferRecord, 'from' | 'to' | 'purpose'>): { account: 'from' | 'to' } | undefined {
+  if (t.from === MINT_ACCOUNT) return { account: 'from' };
+  if (t.to.startsWith('burn#')) return { account: 'to' };
+  return undefined;
+}
+
+export interface AuditAccount {
+  account_id: string;
+  balance: number;
+  is_agent: boolean;
+  /**
+   * Per-purpose totals the account keeps (mint: minted by purpose, burn shards: burned by
+   * purpose), checked against the transfers when given.
+   */
+  tallies?: Partial<Record<TransferPurpose, number>>;
+}
+
 export interface AuditInput {
-  accounts: { account_id: string; balance: number; is_agent: boolean }[];
+  accounts: AuditAccount[];
   entries: Entry[];
   transfers: TransferRecord[];
+}
+
+/** Minted by source and burned by purpose (µcr), summed from the transfers themselves. */
+export interface SupplyTotals {
+  minted: Record<MintingPurpose, number>;
+  burned: Record<BurningPurpose, number>;
 }
 
 export interface AuditReport {
@@ -94,11 +128,14 @@ export interface AuditReport {
    * what a double holds exactly; a total beyond that is itself reported as a problem.
    */
   totals: Record<'sum_of_balances' | 'minted' | 'burned' | 'escrowed' | 'agents', number>;
+  /** The money supply by source and by purpose; `minted.agent_grant` is the genesis. */
+  supply: SupplyTotals;
 }
 
 /** Recomputes every balance from entries and checks the invariants. Pure; exact integers. */
 export function auditLedger(input: AuditInput): AuditReport {
-  const problems = [...transferProblems(input)];
+  const flows = supplyFlows(input);
+  const problems = [...transferProblems(input), ...flows.problems];
   const fromEntries = new Map<string, bigint>();
   for (const e of input.entries) {
     const delta = BigInt(e.amount);
@@ -143,7 +180,46 @@ export function auditLedger(input: AuditInput): AuditReport {
       escrowed: Number(totals.escrowed),
       agents: Number(totals.agents),
     },
+    supply: flows.supply,
   };
+}
+
+/**
+ * Sums minting by source and burning by purpose over the transfers, and checks them: mint pays
+ * only grants and rewards, burn receives only resources and spawn fees, and every tally an
+ * account keeps equals the sum of its transfers of that purpose.
+ */
+function supplyFlows(input: AuditInput): { supply: SupplyTotals; problems: string[] } {
+  const problems: string[] = [];
+  const byAccount = new Map<string, Map<string, bigint>>();
+  const minted = new Map<string, bigint>();
+  const burned = new Map<string, bigint>();
+  for (const t of input.transfers) {
+    const tally = tallyOf(t);
+    if (!tally) continue;
+    const account = tally.account === 'from' ? t.from : t.to;
+    const allowed: readonly string[] = tally.account === 'from' ? MINTING_PURPOSES : BURNING_PURPOSES;
+    if (!allowed.includes(t.purpose)) problems.push(`transfer ${t.transfer_id}: ${account} may not move ${t.purpose}`);
+    const sums = byAccount.get(account) ?? new Map<string, bigint>();
+    byAccount.set(account, sums);
+    sums.set(t.purpose, (sums.get(t.purpose) ?? 0n) + BigInt(t.amount));
+    const total = tally.account === 'from' ? minted : burned;
+    total.set(t.purpose, (total.get(t.purpose) ?? 0n) + BigInt(t.amount));
+  }
+  for (const a of input.accounts) {
+    if (!a.tallies) continue;
+    const sums = byAccount.get(a.account_id) ?? new Map<string, bigint>();
+    const purposes = new Set([...Object.keys(a.tallies), ...sums.keys()]);
+    for (const purpose of purposes) {
+      const kept = BigInt((a.tallies as Record<string, number>)[purpose] ?? 0);
+      const summed = sums.get(purpose) ?? 0n;
+      if (kept !== summed)
+        problems.push(`account ${a.account_id}: tally of ${purpose} is ${kept}, transfers sum to ${summed}`);
+    }
+  }
+  const pick = <P extends string>(names: readonly P[], from: Map<string, bigint>) =>
+    Object.fromEntries(names.map((n) => [n, Number(from.get(n) ?? 0n)])) as Record<P, number>;
+  return { supply: { minted: pick(MINTING_PURPOSES, minted), burned: pick(BURNING_PURPOSES, burned) }, problems };
 }
 
 const isExact = (n: bigint) => n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER);

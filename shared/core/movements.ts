@@ -12,7 +12,7 @@
  *  - which accounts a movement debits and credits.
  */
 import { type Envelope, type EventContext, makeEvent, type TransferPurpose } from './events.ts';
-import { MINT_ACCOUNT, type TransferRecord } from './ledger.ts';
+import { MINT_ACCOUNT, type TransferRecord, tallyOf } from './ledger.ts';
 import { formatCredits, type Micros } from './money.ts';
 import type { Clock, IdGenerator } from './ports.ts';
 
@@ -54,6 +54,11 @@ export interface AccountEffect {
   open_bids_cap?: number;
   /** The account does not exist yet: the operation opens it (an agent's registration). */
   opened_at?: string;
+  /**
+   * Added to a system account's per-purpose totals (mint: minted by purpose, burn: burned by
+   * purpose), what `GET /v1/economy` reports and the audit checks against the transfers.
+   */
+  tallies?: Partial<Record<TransferPurpose, number>>;
 }
 
 export interface LedgerChange {
@@ -90,6 +95,8 @@ export function ledgerChange(movements: Movement[], extra: AccountEffectInput[] 
     const to = effect(record.to);
     from.balance -= record.amount;
     to.balance += record.amount;
+    const tally = tallyOf(record);
+    if (tally) addTally(tally.account === 'from' ? from : to, record.purpose, record.amount);
     if (!counts) continue;
     to.total_in += record.amount;
     effect(spender ?? record.from).total_out += record.amount;
@@ -106,6 +113,11 @@ export function ledgerChange(movements: Movement[], extra: AccountEffectInput[] 
     if (x.opened_at !== undefined) e.opened_at = x.opened_at;
   }
   return { movements, accounts: [...byAccount.values()] };
+}
+
+function addTally(e: AccountEffect, purpose: TransferPurpose, amount: number): void {
+  e.tallies ??= {};
+  e.tallies[purpose] = (e.tallies[purpose] ?? 0) + amount;
 }
 
 /** Number of transaction actions a change becomes: a guard and two entries per movement, one per account. */
@@ -147,6 +159,15 @@ export function transfer(id: string, from: string, to: string, amount: Micros, a
 /** Mint → agent: the operator's grant at registration, the economy's genesis. */
 export function grant(agentId: string, amount: Micros, at: string): Movement {
   return { record: record(grantTransferId(agentId), MINT_ACCOUNT, agentId, amount, 'agent_grant', agentId, at) };
+}
+
+export const rewardTransferId = (promptId: string) => `prompt#${promptId}#reward`;
+
+/** Mint → agent: a human's reward for a prompt, the one source of new credits after genesis. */
+export function humanReward(promptId: string, agentId: string, amount: Micros, at: string): Movement {
+  return {
+    record: record(rewardTransferId(promptId), MINT_ACCOUNT, agentId, amount, 'human_reward', promptId, at),
+  };
 }
 
 /** Agent → its bid's escrow shard (pending). */

@@ -11,9 +11,10 @@ import type { Access, HttpFunction, RouteKey, RouteKeyOf, RouteSpec, SpecOf } fr
 
 export type AgentCaller = { role: 'agent'; agent_id: string };
 export type OperatorCaller = { role: 'operator' };
+export type RaterCaller = { role: 'rater'; rater_id: string };
 export type AnonymousCaller = { role: 'anonymous' };
-/** `anonymous` only reaches public routes. */
-export type Caller = AgentCaller | OperatorCaller | AnonymousCaller;
+/** `anonymous` only reaches public routes, a rater only `human` routes. */
+export type Caller = AgentCaller | RaterCaller | OperatorCaller | AnonymousCaller;
 
 export type CallerOf<A extends Access> = A extends 'agent'
   ? AgentCaller
@@ -21,7 +22,9 @@ export type CallerOf<A extends Access> = A extends 'agent'
     ? OperatorCaller
     : A extends 'authenticated'
       ? AgentCaller | OperatorCaller
-      : AnonymousCaller;
+      : A extends 'human'
+        ? RaterCaller | OperatorCaller
+        : AnonymousCaller;
 
 type Output<T, Fallback> = T extends z.ZodType ? z.output<T> : Fallback;
 

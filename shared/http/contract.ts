@@ -8,13 +8,15 @@ import type {
   Context,
 } from 'aws-lambda';
 
-export type Role = 'agent' | 'operator' | 'anonymous';
+export type Role = 'agent' | 'rater' | 'operator' | 'anonymous';
 
 /** What the authorizer resolves a bearer key to (API Gateway passes it as `authorizer.lambda`). */
 export interface CallerContext {
   role: Role;
   /** Set when role is `agent`. */
   agent_id?: string;
+  /** Set when role is `rater`: a human's key, which may only read the prompt queue and reward. */
+  rater_id?: string;
 }
 
 export type HttpEvent = APIGatewayProxyEventV2WithLambdaAuthorizer<CallerContext>;

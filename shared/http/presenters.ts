@@ -2,8 +2,10 @@
  * Wire shapes of responses: micro-credits back to credits, internal items to snake_case JSON.
  */
 import type { AgentItem, AgentProfile } from '../adapters/dynamodb/agents.ts';
+import type { EconomySummary } from '../adapters/dynamodb/economy.ts';
 import type { Entry, TransferRecord } from '../core/ledger.ts';
 import { formatCredits } from '../core/money.ts';
+import type { PromptRecord } from '../core/prompts.ts';
 
 export const presentProfile = (p: AgentProfile) => ({
   agent_id: p.agent_id,
@@ -42,4 +44,53 @@ export const presentTransfer = (t: TransferRecord) => ({
   purpose: t.purpose,
   memo: t.memo ?? null,
   created_at: t.created_at,
+});
+
+export const presentPrompt = (p: PromptRecord) => ({
+  prompt_id: p.prompt_id,
+  agent_id: p.agent_id,
+  allocation_id: p.allocation_id,
+  content: p.content,
+  format: p.format,
+  reply_to: p.reply_to,
+  status: p.status,
+  attention: {
+    share: p.attention,
+    seconds: p.duration_seconds,
+    paid: formatCredits(p.paid),
+    price: p.attention_price,
+  },
+  created_at: p.created_at,
+  expires_at: p.expires_at,
+  reward: p.reward
+    ? {
+        scores: p.reward.scores,
+        reason: p.reward.reason,
+        credits_awarded: formatCredits(p.reward.credits_awarded),
+        rated_by: p.reward.rated_by,
+        rewarded_at: p.reward.rewarded_at,
+      }
+    : null,
+});
+
+export const presentEconomy = (e: EconomySummary) => ({
+  minted: {
+    grants: formatCredits(e.minted.grants),
+    rewards: formatCredits(e.minted.rewards),
+    total: formatCredits(e.minted.total),
+  },
+  burned: {
+    resource_burn: formatCredits(e.burned.resource_burn),
+    spawn_fee: formatCredits(e.burned.spawn_fee),
+    total: formatCredits(e.burned.total),
+  },
+  escrowed: formatCredits(e.escrowed),
+  circulating: formatCredits(e.circulating),
+  ceilings: {
+    max_minted: formatCredits(e.ceilings.max_minted),
+    remaining: formatCredits(e.ceilings.remaining),
+    max_grant: formatCredits(e.ceilings.max_grant),
+    max_minted_per_rater_per_hour: formatCredits(e.ceilings.max_minted_per_rater_per_hour),
+  },
+  as_of: e.as_of,
 });

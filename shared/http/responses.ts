@@ -233,3 +233,82 @@ export const execution = z.object({
 
 /** OpenAI's chat completion, passed through from the provider (or the offline model). */
 export { chatCompletionSchema as chatCompletion, modelListSchema as modelList } from '../core/llm/chat.ts';
+
+// ------------------------------------------------------------------ attention, raters, economy
+
+const scores = z.object({
+  interesting: z.number().int(),
+  useful: z.number().int(),
+  understandable: z.number().int(),
+});
+
+export const prompt = z.object({
+  prompt_id: z.string(),
+  agent_id: z.string(),
+  allocation_id: z.string(),
+  content: z.string().meta({ description: 'Exactly as submitted: show it escaped, never execute it.' }),
+  format: z.enum(['text', 'markdown']),
+  reply_to: z.string().nullable(),
+  status: z.enum(['pending', 'rewarded', 'expired']),
+  attention: z.object({
+    share: z.number().meta({ description: 'The attention share the allocation holds.' }),
+    seconds: z.number().int(),
+    paid: credits.meta({ description: 'What the allocation cost.' }),
+    price: z.number().meta({ description: 'The attention bid: credits paid per attention-second, the queue order.' }),
+  }),
+  created_at: timestamp,
+  expires_at: timestamp,
+  reward: z
+    .object({
+      scores,
+      reason: z.string(),
+      credits_awarded: credits,
+      rated_by: z.string().meta({ description: '`rater:<rater_id>` or `operator`.' }),
+      rewarded_at: timestamp,
+    })
+    .nullable(),
+});
+
+export const promptList = z.object({ prompts: z.array(prompt), next_cursor: cursor });
+
+export const rewardIssued = z.object({
+  prompt_id: z.string(),
+  agent_id: z.string(),
+  credits_awarded: credits,
+  balance: credits.meta({ description: "The agent's balance just after the reward." }),
+  scores,
+  reason: z.string(),
+  rewarded_at: timestamp,
+});
+
+export const rater = z.object({
+  rater_id: z.string(),
+  name: z.string(),
+  status: z.enum(['active', 'revoked']),
+  created_at: timestamp,
+  revoked_at: timestamp.optional(),
+});
+
+export const raterCreated = rater.extend({
+  api_key: z.string().meta({ description: 'Shown once; only its hash is stored.' }).optional(),
+});
+
+export const raterList = z.object({ raters: z.array(rater), next_cursor: cursor });
+
+export const economy = z.object({
+  minted: z.object({
+    grants: credits.meta({ description: "The operator's grants at registration: the economy's genesis." }),
+    rewards: credits.meta({ description: 'Human rewards.' }),
+    total: credits,
+  }),
+  burned: z.object({ resource_burn: credits, spawn_fee: credits, total: credits }),
+  escrowed: credits.meta({ description: 'Held for open bids.' }),
+  circulating: credits.meta({ description: 'Held by agents: minted − burned − escrowed.' }),
+  ceilings: z.object({
+    max_minted: credits,
+    remaining: credits.meta({ description: 'What may still be minted before the money supply is exhausted.' }),
+    max_grant: credits,
+    max_minted_per_rater_per_hour: credits,
+  }),
+  as_of: timestamp,
+});

@@ -11,23 +11,31 @@ import {
   agentEventBody,
   agentStateBody,
   chatCompletionBody,
+  createRaterBody,
   deadLettersQuery,
   eventsQuery,
   listAllocationsQuery,
   listBidsQuery,
+  listPromptsQuery,
   pageQuery,
   placeBidBody,
   priceHistoryQuery,
   quoteBody,
   registerAgentBody,
+  rewardBody,
   startExecutionBody,
+  submitPromptBody,
   terminationBody,
   transferBody,
   usageBody,
 } from './schemas.ts';
 
-/** Who may call a route. `public` routes skip the authorizer. */
-export type Access = 'public' | 'authenticated' | 'agent' | 'operator';
+/**
+ * Who may call a route. `public` routes skip the authorizer; `authenticated` admits agents and
+ * the operator; `human` admits raters and the operator (the human's queue and rewards). A rater
+ * key reaches nothing but `human` routes.
+ */
+export type Access = 'public' | 'authenticated' | 'agent' | 'operator' | 'human';
 
 /**
  * `required`: a request without `Idempotency-Key` is refused. `optional`: a key is honoured when
@@ -46,6 +54,9 @@ export const HTTP_FUNCTIONS = [
   'events',
   'llm',
   'executions',
+  'prompts',
+  'raters',
+  'economy',
 ] as const;
 export type HttpFunction = (typeof HTTP_FUNCTIONS)[number];
 
@@ -384,6 +395,75 @@ export const ROUTES = [
     summary: 'An execution and, once ended, its termination',
     idempotency: 'none',
     responses: { 200: res.execution },
+  },
+  {
+    method: 'POST',
+    path: '/v1/prompts',
+    fn: 'prompts',
+    access: 'agent',
+    summary: "Show the human a prompt: one per active allocation of the caller's that holds attention",
+    body: submitPromptBody,
+    idempotency: 'optional',
+    responses: { 201: res.prompt },
+  },
+  {
+    method: 'GET',
+    path: '/v1/prompts',
+    fn: 'prompts',
+    access: 'human',
+    summary: "The human's queue: pending prompts by attention bid (credits per attention-second), then age",
+    query: listPromptsQuery,
+    idempotency: 'none',
+    responses: { 200: res.promptList },
+  },
+  {
+    method: 'POST',
+    path: '/v1/prompts/{id}/reward',
+    fn: 'prompts',
+    access: 'human',
+    summary: 'Score a prompt 0–10 three ways; the weighted sum is minted to its agent, once',
+    body: rewardBody,
+    idempotency: 'required',
+    responses: { 201: res.rewardIssued },
+  },
+  {
+    method: 'POST',
+    path: '/v1/raters',
+    fn: 'raters',
+    access: 'operator',
+    summary: "Create a rater: a human's key that may only read the prompt queue and reward; shown once",
+    body: createRaterBody,
+    idempotency: 'optional',
+    notStored: ['api_key'],
+    responses: { 201: res.raterCreated },
+  },
+  {
+    method: 'GET',
+    path: '/v1/raters',
+    fn: 'raters',
+    access: 'operator',
+    summary: 'List raters, revoked ones included',
+    query: pageQuery,
+    idempotency: 'none',
+    responses: { 200: res.raterList },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/raters/{id}',
+    fn: 'raters',
+    access: 'operator',
+    summary: "Revoke a rater's key (at once: every reward re-checks it)",
+    idempotency: 'optional',
+    responses: { 200: res.rater },
+  },
+  {
+    method: 'GET',
+    path: '/v1/economy',
+    fn: 'economy',
+    access: 'authenticated',
+    summary: 'The money supply: minted by source (grants, rewards), burned by purpose, escrowed, circulating, ceilings',
+    idempotency: 'none',
+    responses: { 200: res.economy },
   },
 ] as const satisfies readonly RouteSpec[];
 

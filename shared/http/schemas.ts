@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { AGENT_EVENT_TYPES, EVENT_TYPES, type EventType } from '../core/events.ts';
 import { MAX_EXECUTION_DURATION_MS, TERMINATION_REASONS } from '../core/executions.ts';
 import { MoneyError, parseCredits } from '../core/money.ts';
+import { PROMPT_FORMATS, PROMPT_STATUSES } from '../core/prompts.ts';
 import { RULES } from '../rules.ts';
 
 /** Credits on the wire → integer micro-credits; rejects > 6 decimals, NaN, > 1e9, negatives. */
@@ -204,3 +205,80 @@ export const terminationBody = z
  * bounded (core/llm/chat.ts).
  */
 export { chatRequestSchema as chatCompletionBody } from '../core/llm/chat.ts';
+
+// ------------------------------------------------------------------ attention, raters
+
+/** Prompt ids derive from their allocation (`promptIdOf` in core/prompts.ts). */
+export const promptId = z.string().regex(/^pr_[A-Za-z0-9_-]{26}$/, 'must be a prompt id');
+export const raterId = z.string().regex(/^rt_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a rater id (rt_ followed by a ULID)');
+
+/**
+ * Control characters other than tab, newline and carriage return (they would drive a
+ * terminal that prints the text), and the bidirectional overrides that make text display in
+ * an order other than the one it is stored in.
+ */
+function unsafeCharacter(code: number): boolean {
+  if (code === 0x09 || code === 0x0a || code === 0x0d) return false;
+  return (
+    code < 0x20 ||
+    (code >= 0x7f && code <= 0x9f) ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  );
+}
+
+const hasUnsafeCharacter = (s: string) => {
+  for (let i = 0; i < s.length; i++) if (unsafeCharacter(s.charCodeAt(i))) return true;
+  return false;
+};
+
+/** Human-readable text, stored exactly as given: bounded, and free of characters that would act rather than read. */
+export const humanText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => !hasUnsafeCharacter(s), {
+      message: 'must not contain control characters (other than tab and newline) or bidirectional overrides',
+    });
+
+/** The hard cap of prompt content; the economy's `rewards.max_prompt_chars` may set it lower. */
+export const MAX_PROMPT_CHARS = 32_000;
+
+export const submitPromptBody = z
+  .object({
+    allocation_id: allocationId,
+    content: humanText(MAX_PROMPT_CHARS).meta({ description: 'Plain text, or markdown with format: "markdown".' }),
+    format: z.enum(PROMPT_FORMATS).default('text'),
+    reply_to: promptId.optional().meta({ description: "One of the agent's earlier prompts this one follows." }),
+  })
+  .strict();
+
+export const listPromptsQuery = z
+  .object({
+    status: z.enum(PROMPT_STATUSES).default('pending'),
+    limit: z.coerce.number().int().min(1).max(100).default(25),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+const score = z.number().int('must be an integer from 0 to 10').min(0).max(10);
+
+export const rewardBody = z
+  .object({
+    interesting: score,
+    useful: score,
+    understandable: score,
+    reason: humanText(2000),
+  })
+  .strict();
+
+export const createRaterBody = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces, dot, underscore and dash only'),
+  })
+  .strict();

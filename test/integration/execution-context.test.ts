@@ -13,8 +13,9 @@ import { makeHandler as makeSweeper } from '#functions/sweeper';
 import { Allocations } from '#shared/adapters/dynamodb/allocations';
 import { type Delivery, EventConsumer } from '#shared/adapters/nats/consumer';
 import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
-import { txRunnerOf } from '#shared/adapters/services';
+import { promptsOf, txRunnerOf } from '#shared/adapters/services';
 import type { Envelope } from '#shared/core/events';
+import { ECONOMY_DEFAULTS } from '#shared/core/market-config';
 import { type Clock, seededRandom, ulidGenerator } from '#shared/core/ports';
 import { useApi } from '../harness/api.ts';
 import { natsUrl } from '../harness/context.ts';
@@ -110,7 +111,12 @@ describe('execution context', () => {
     const runtime = { clock, ids: ulidGenerator(clock, seededRandom(81)), random: seededRandom(82) };
     const table = { doc: api.table.client, tableName: api.table.tableName };
     const allocations = new Allocations({ table, tx: txRunnerOf(table, api.config, runtime), runtime });
-    const sweep = makeSweeper({ allocations, clock, logger: quiet });
+    const prompts = promptsOf(
+      { table, tx: txRunnerOf(table, api.config, runtime), runtime },
+      allocations,
+      ECONOMY_DEFAULTS,
+    );
+    const sweep = makeSweeper({ allocations, prompts, clock, logger: quiet });
     expect((await sweep()).expired).toBeGreaterThanOrEqual(1);
     expect((await sweep()).expired).toBe(0);
 

@@ -4,9 +4,19 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { type AuditReport, auditLedger as check, type Entry, type TransferRecord } from '../../core/ledger.ts';
+import {
+  type AuditAccount,
+  type AuditReport,
+  auditLedger as check,
+  type Entry,
+  MINT_ACCOUNT,
+  type TransferRecord,
+} from '../../core/ledger.ts';
 import { toEntry } from './ledger.ts';
-import { toTransferRecord } from './ledger-writer.ts';
+import { talliesOf, toTransferRecord } from './ledger-writer.ts';
+
+const isTallied = (accountId: string) => accountId === MINT_ACCOUNT || accountId.startsWith('burn#');
+
 import type { Item } from './transaction.ts';
 
 const SEGMENTS = 4;
@@ -39,7 +49,7 @@ export async function scanKinds(doc: DynamoDBDocumentClient, tableName: string, 
 
 export async function auditLedger(deps: { client: DynamoDBDocumentClient; tableName: string }): Promise<AuditReport> {
   const items = await scanKinds(deps.client, deps.tableName, ['account', 'entry', 'transfer']);
-  const accounts: { account_id: string; balance: number; is_agent: boolean }[] = [];
+  const accounts: AuditAccount[] = [];
   const entries: Entry[] = [];
   const transfers: TransferRecord[] = [];
   for (const item of items) {
@@ -48,6 +58,8 @@ export async function auditLedger(deps: { client: DynamoDBDocumentClient; tableN
         account_id: String(item.account_id),
         balance: Number(item.balance),
         is_agent: item.is_agent === true,
+        // Mint and burn keep per-purpose tallies from their first movement on: always checked.
+        ...(isTallied(String(item.account_id)) && { tallies: talliesOf(item) }),
       });
     } else if (item.kind === 'entry') entries.push(toEntry(item));
     else transfers.push(toTransferRecord(item));

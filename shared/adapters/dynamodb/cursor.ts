@@ -37,7 +37,8 @@ export interface CursorShape<A extends string = string> {
 export type Position<A extends string = string> = Record<A, string>;
 
 /** The caller a cursor is bound to: the agent id, or the role (`operator`). */
-export const callerOf = (caller: { role: string; agent_id?: string }): string => caller.agent_id ?? caller.role;
+export const callerOf = (caller: { role: string; agent_id?: string; rater_id?: string }): string =>
+  caller.agent_id ?? (caller.rater_id !== undefined ? `rater:${caller.rater_id}` : caller.role);
 
 /** Longer than any cursor this module makes (the API caps cursors at 2048 characters anyway). */
 const MAX_CURSOR_CHARS = 4096;
@@ -165,6 +166,29 @@ export const listings = {
         attributes: ['PK', 'SK', 'GSI1PK', 'GSI1SK'],
         partition: { GSI1PK: keys.agentsIndex('').GSI1PK },
         valid: (p) => sameKey(p, keys.agent(p.GSI1SK)),
+      },
+    );
+  },
+  /** `GET /v1/raters`: every rater (GSI1 `RATERS`). */
+  raters(caller: string) {
+    return listing(
+      { caller, listing: 'raters' },
+      {
+        attributes: ['PK', 'SK', 'GSI1PK', 'GSI1SK'],
+        partition: { GSI1PK: keys.ratersPartition },
+        valid: (p) => sameKey(p, keys.rater(p.GSI1SK)),
+      },
+    );
+  },
+  /** `GET /v1/prompts`: prompts of one status (GSI2 `PROMPTS#<status>`), in the queue's order. */
+  prompts(caller: string, status: string) {
+    return listing(
+      { caller, listing: 'prompts', filters: { status } },
+      {
+        attributes: ['PK', 'SK', 'GSI2PK', 'GSI2SK'],
+        partition: { GSI2PK: keys.promptsPartition(status) },
+        // Every prompt sort key ends with `#<prompt_id>` of the item it indexes.
+        valid: (p) => p.PK.startsWith('PROMPT#') && p.GSI2SK.endsWith(`#${p.PK.slice('PROMPT#'.length)}`),
       },
     );
   },

@@ -23,6 +23,18 @@ import type { AccountEffect, LedgerChange } from '../../core/movements.ts';
 import { keys, systemAccountOf } from '../../table.ts';
 import type { Item, Resolution, TxAction } from './transaction.ts';
 
+/** Attribute prefix of a system account's per-purpose totals: `tally_human_reward`. */
+export const TALLY_PREFIX = 'tally_';
+
+/** The per-purpose totals an account item keeps (empty for agents). */
+export function talliesOf(item: Item): Partial<Record<TransferRecord['purpose'], number>> {
+  const out: Record<string, number> = {};
+  for (const [name, value] of Object.entries(item)) {
+    if (name.startsWith(TALLY_PREFIX)) out[name.slice(TALLY_PREFIX.length)] = Number(value);
+  }
+  return out;
+}
+
 export interface MoneyLimits {
   /** Most micro-credits ever minted (mint's balance never goes below minus this). */
   maxMinted: number;
@@ -151,14 +163,17 @@ export class LedgerWriter {
       condition = 'balance >= :amt';
       values[':amt'] = -e.balance;
     }
+    const tallies = Object.entries(e.tallies ?? {}).map(([purpose, amount], i) => {
+      values[`:t${i}`] = amount;
+      return `${TALLY_PREFIX}${purpose} :t${i}`;
+    });
     return {
       label: `${debit ? 'debit' : 'credit'} ${e.account_id}`,
       item: {
         Update: {
           TableName: this.tableName,
           Key: keys.account(e.account_id),
-          UpdateExpression:
-            'SET kind = :kind, account_id = :id, is_agent = :false, created_at = if_not_exists(created_at, :now), seq = if_not_exists(seq, :zero) ADD balance :d, version :one',
+          UpdateExpression: `SET kind = :kind, account_id = :id, is_agent = :false, created_at = if_not_exists(created_at, :now), seq = if_not_exists(seq, :zero) ADD ${['balance :d', 'version :one', ...tallies].join(', ')}`,
           ...(condition && { ConditionExpression: condition }),
           ExpressionAttributeValues: values,
         },

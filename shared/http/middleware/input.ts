@@ -78,7 +78,29 @@ function parseBody(event: HttpEvent, limits: Required<InputOptions>): unknown {
       'The body has a number that cannot be read exactly.',
     );
   }
+  // `"\ud800"` parses to a lone surrogate, which no store can hold as UTF-8: refuse it here
+  // rather than let it fail (or be replaced) deep in a write.
+  const broken = illFormedText(json);
+  if (broken !== undefined) {
+    throw validationFailed([{ path: broken, message: 'is not well-formed Unicode (a lone surrogate)' }]);
+  }
   return json;
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
+
+/** The JSON pointer of the first string or key that is not well-formed Unicode. Depth is bounded already. */
+export function illFormedText(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return wellFormed(value) ? undefined : path || '/';
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+    if (!wellFormed(key)) return at;
+    const found = illFormedText(v, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 function positiveInteger(name: string, value: number): number {

@@ -34,4 +34,7 @@ export function stateOf(request: Request<HttpEvent>): RequestState {
 }
 
 /** The scope of idempotency keys and rate limits: one per agent, one for the operator. */
-export const callerKey = (caller: Caller): string => (caller.role === 'agent' ? caller.agent_id : caller.role);
+export const callerKey = (caller: Caller): string => {
+  if (caller.role === 'agent') return caller.agent_id;
+  return caller.role === 'rater' ? `rater:${caller.rater_id}` : caller.role;
+};
