@@ -13,10 +13,12 @@ import { allocationsOf, ledgerBaseFrom, promptsOf, ratersOf, rewardsOf } from '#
 import type { Config } from '#shared/config';
 import { unauthorized, validationFailed } from '#shared/core/errors';
 import { formatCredits } from '#shared/core/money';
+import { derivedId } from '#shared/core/ports';
 import type { OperatorCaller, RaterCaller } from '#shared/http/api';
 import type { HttpHandler } from '#shared/http/contract';
 import { httpDepsOf } from '#shared/http/http-deps';
 import { type HttpDeps, httpFunction } from '#shared/http/http-function';
+import { callerKey } from '#shared/http/middleware/state';
 import { presentPrompt } from '#shared/http/presenters';
 import { promptId } from '#shared/http/schemas';
 
@@ -65,17 +67,14 @@ export function makeHandler({ prompts, rewards, raters, maxPromptChars, http }: 
         const page = await prompts.list({ ...query, caller: callerOf(caller) });
         return { status: 200, body: { prompts: page.prompts.map(presentPrompt), next_cursor: page.next_cursor } };
       },
-      'POST /v1/prompts/{id}/reward': async ({ caller, params, body, events }) => {
+      'POST /v1/prompts/{id}/reward': async ({ caller, params, body, events, idempotencyKey }) => {
         const human = await activeHuman(raters, caller);
         const id = params.id ?? '';
         if (!promptId.safeParse(id).success) throw validationFailed([{ path: '/path/id', message: 'not a prompt id' }]);
         const { interesting, useful, understandable, reason } = body;
-        const outcome = await rewards.reward(
-          id,
-          human,
-          { scores: { interesting, useful, understandable }, reason },
-          events,
-        );
+        const scores = { interesting, useful, understandable };
+        const request_id = derivedId('rw', callerKey(caller), idempotencyKey);
+        const outcome = await rewards.reward(id, human, { scores, reason, request_id }, events);
         return {
           status: 201,
           body: {

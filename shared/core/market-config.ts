@@ -235,7 +235,7 @@ export const economyConfigSchema = z
         prompt_ttl_seconds: z
           .number()
           .int()
-          .min(60)
+          .min(1)
           .max(30 * 86_400)
           .default(86_400),
         /** Longest prompt content, in characters (UTF-16 code units, as JSON counts them). */

@@ -40,6 +40,8 @@ export interface PromptReward {
   rated_by: string;
   rewarded_at: string;
   transfer_id: string | null;
+  /** The request that rewarded (from its Idempotency-Key), so that its retry is answered again. */
+  request_id: string;
 }
 
 export interface PromptRecord {

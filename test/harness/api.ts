@@ -113,6 +113,10 @@ export function useApi(prefix: string, options: StackOptions = {}): ApiHarness {
       expect(report.problems).toEqual([]);
       expect(report.ok).toBe(true);
       expect(report.totals.sum_of_balances).toBe(0);
+      // Minted by source and burned by purpose add up to the totals.
+      const { minted, burned } = report.supply;
+      expect(minted.agent_grant + minted.human_reward).toBe(report.totals.minted);
+      expect(burned.resource_burn + burned.spawn_fee).toBe(report.totals.burned);
     },
     async snapshot(kinds = ['account', 'entry', 'transfer', 'agent', 'outbox']) {
       const items = await scanKinds(harness.table.client, harness.table.tableName, kinds);

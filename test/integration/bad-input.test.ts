@@ -24,8 +24,33 @@ type Route = {
    * `quota_exceeded` by design, so for it "nothing written" is the allocation's budget unchanged.
    */
   allocation?: boolean;
+  /**
+   * Runs before the fuzz (after the allocation is won): the prompt routes use up their target
+   * first — a prompt already submitted, a prompt already rewarded — so that every otherwise
+   * valid body is refused too, and the fuzz can demand that nothing at all is written.
+   */
+  prepare?: (ids: Ids, self: { key: string }) => Promise<Partial<Ids>>;
 };
-type Ids = { self: string; other: string; allocation: string };
+type Ids = { self: string; other: string; allocation: string; prompt?: string };
+
+async function submitted(ids: Ids, self: { key: string }) {
+  const res = await api.call('POST', '/v1/prompts', {
+    key: self.key,
+    body: { allocation_id: ids.allocation, content: 'already here' },
+  });
+  expect(res.status, res.text).toBe(201);
+  return { prompt: res.body.prompt_id as string };
+}
+
+async function rewarded(ids: Ids, self: { key: string }) {
+  const { prompt } = await submitted(ids, self);
+  const res = await api.call('POST', `/v1/prompts/${prompt}/reward`, {
+    idempotencyKey: `prepare-${prompt}`,
+    body: { interesting: 1, useful: 1, understandable: 1, reason: 'first' },
+  });
+  expect(res.status, res.text).toBe(201);
+  return { prompt };
+}
 
 const ROUTES: Record<string, Route> = {
   'POST /v1/agents': {
@@ -59,6 +84,21 @@ const ROUTES: Record<string, Route> = {
     method: 'POST',
     path: () => '/v1/events',
     valid: () => ({ type: 'reflection', data: { trigger: 't', outcome_assessment: 'o' } }),
+  },
+  'POST /v1/prompts': {
+    method: 'POST',
+    path: () => '/v1/prompts',
+    valid: (ids) => ({ allocation_id: ids.allocation, content: 'hello, human' }),
+    allocation: true,
+    prepare: submitted,
+  },
+  'POST /v1/prompts/{id}/reward': {
+    method: 'POST',
+    path: (ids) => `/v1/prompts/${ids.prompt}/reward`,
+    valid: () => ({ interesting: 5, useful: 5, understandable: 5, reason: 'good' }),
+    operator: true,
+    allocation: true,
+    prepare: rewarded,
   },
 };
 
@@ -132,12 +172,12 @@ describe('malformed requests change nothing', () => {
     const route = ROUTES[name] as Route;
     const self = await api.agent('fuzzed', 50);
     const other = await api.agent('bystander', 50);
-    const allocation = route.allocation
-      ? await api.won(self, { bundle: { cpu: 0.1, tokens: 1_000 }, duration_seconds: 600, amount: 1 })
-      : 'al_none';
-    const ids = { self: self.id, other: other.id, allocation };
-    const kinds = ['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'token_usage'];
-    if (!route.allocation) kinds.push('outbox');
+    const bundle = { cpu: 0.1, tokens: 1_000, ...(route.prepare && { attention: 0.01 }) };
+    const allocation = route.allocation ? await api.won(self, { bundle, duration_seconds: 600, amount: 1 }) : 'al_none';
+    const base: Ids = { self: self.id, other: other.id, allocation };
+    const ids = { ...base, ...(await route.prepare?.(base, self)) };
+    const kinds = ['account', 'entry', 'transfer', 'agent', 'bid', 'round_bid', 'token_usage', 'prompt', 'mint_window'];
+    if (!route.allocation || route.prepare) kinds.push('outbox');
     const budget = () => api.call('GET', `/v1/allocations/${allocation}`, { key: self.key }).then((r) => r.text);
     const before = await api.snapshot(kinds);
     const budgetBefore = route.allocation ? await budget() : '';

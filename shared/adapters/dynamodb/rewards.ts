@@ -50,6 +50,8 @@ export type RewardingHuman = { role: 'rater'; rater_id: string } | { role: 'oper
 export interface RewardRequest {
   scores: Scores;
   reason: string;
+  /** Derived from the caller's Idempotency-Key: a retry of this very request is answered again. */
+  request_id: string;
 }
 
 export interface RewardOutcome {
@@ -57,6 +59,19 @@ export interface RewardOutcome {
   reward: PromptReward;
   /** The agent's balance just after the reward. */
   balance: Micros;
+}
+
+function sameReward(stored: PromptReward, by: string, req: RewardRequest): boolean {
+  const a = stored.scores;
+  const b = req.scores;
+  return (
+    stored.request_id === req.request_id &&
+    stored.rated_by === by &&
+    stored.reason === req.reason &&
+    a.interesting === b.interesting &&
+    a.useful === b.useful &&
+    a.understandable === b.understandable
+  );
 }
 
 const ratedBy = (h: RewardingHuman) => (h.role === 'rater' ? `rater:${h.rater_id}` : 'operator');
@@ -81,6 +96,10 @@ export class Rewards {
       const now = this.deps.runtime.clock.now();
       const prompt = await this.deps.prompts.get(promptId);
       if (!prompt) throw notFound(`Prompt ${promptId}`);
+      // A retry of the very request that rewarded (its answer was lost) is answered again.
+      if (prompt.reward && sameReward(prompt.reward, ratedBy(human), req)) {
+        return { done: await this.replay(prompt, prompt.reward) };
+      }
       const refusal = rewardRefusal(prompt, now);
       if (refusal) throw refusal;
       const amount = rewardAmount(req.scores, this.deps.economy.rewards);
@@ -89,6 +108,13 @@ export class Rewards {
       const reading = await this.read(prompt);
       return this.plan(reading, human, req, amount, now, ctx);
     });
+  }
+
+  private async replay(prompt: PromptRecord, reward: PromptReward): Promise<RewardOutcome> {
+    const account = await this.deps.table.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.account(prompt.agent_id), ConsistentRead: true }),
+    );
+    return { prompt, reward, balance: micros(Number(account.Item?.balance ?? 0)) };
   }
 
   private async read(prompt: PromptRecord): Promise<Reading> {
@@ -109,6 +135,7 @@ export class Rewards {
       rated_by: ratedBy(human),
       rewarded_at: at,
       transfer_id: movement?.record.transfer_id ?? null,
+      request_id: req.request_id,
     };
     const waking = movement !== undefined && r.state === 'dormant';
     const events = this.events(r, reward, movement, waking, ctx);
