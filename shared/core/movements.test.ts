@@ -12,6 +12,7 @@ import {
   countsAsEarnedOrSpent,
   grant,
   hold,
+  humanReward,
   ledgerChange,
   type Movement,
   post,
@@ -112,5 +113,22 @@ describe('a ledger change', () => {
       open_bids_cap: 3,
       lock: { kind: 'version', version: 4 },
     });
+  });
+});
+
+describe('per-purpose tallies of mint and burn', () => {
+  it('count what mint paid by purpose and what burn shards received by purpose, nothing else', () => {
+    const change = ledgerChange([
+      grant('a_1', m(100), AT),
+      humanReward('pr_1', 'a_1', m(30), AT),
+      humanReward('pr_2', 'a_2', m(5), AT),
+      post('b_1', 'a_1', 'escrow#00', 'burn#01', m(7), AT),
+      transfer('t_1', 'a_1', 'a_2', m(3), AT),
+    ]);
+    const byId = new Map(change.accounts.map((a) => [a.account_id, a]));
+    expect(byId.get('mint')?.tallies).toEqual({ agent_grant: 100, human_reward: 35 });
+    expect(byId.get('burn#01')?.tallies).toEqual({ resource_burn: 7 });
+    expect(byId.get('a_1')?.tallies).toBeUndefined();
+    expect(byId.get('escrow#00')?.tallies).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import { type Delivery, EventConsumer } from '#shared/adapters/nats/consumer';
 import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
 import type { Envelope } from '#shared/core/events';
@@ -212,6 +213,38 @@ describe('prompts, the queue and rewards', () => {
     const revoked = await api.call('DELETE', `/v1/raters/${human.id}`);
     expect(revoked.body).toMatchObject({ rater_id: human.id, status: 'revoked' });
     expect((await api.call('GET', '/v1/prompts', { key: human.key })).status).toBe(401);
+    await api.expectAuditClean();
+  });
+
+  it('GET /v1/economy agrees with the audit to the micro-credit: grants apart from rewards, burns, escrow', async () => {
+    const fin = await api.agent('fin', 40);
+    // An open bid keeps credits in escrow while the summary is read.
+    const open = await api.call('POST', '/v1/bids', {
+      key: fin.key,
+      idempotencyKey: key(),
+      body: { bundle: { cpu: 1 }, duration_seconds: 10, amount: 3 },
+    });
+    expect(open.status, open.text).toBe(201);
+    const summary = await api.call('GET', '/v1/economy', { key: fin.key });
+    expect(summary.status, summary.text).toBe(200);
+    const report = await auditLedger({ client: api.table.client, tableName: api.table.tableName });
+    const credits = (n: number) => n / 1_000_000;
+    expect(summary.body.minted).toEqual({
+      grants: credits(report.supply.minted.agent_grant),
+      rewards: credits(report.supply.minted.human_reward),
+      total: credits(report.totals.minted),
+    });
+    expect(summary.body.burned).toEqual({
+      resource_burn: credits(report.supply.burned.resource_burn),
+      spawn_fee: credits(report.supply.burned.spawn_fee),
+      total: credits(report.totals.burned),
+    });
+    expect(summary.body.escrowed).toBe(credits(report.totals.escrowed));
+    expect(summary.body.escrowed).toBeGreaterThanOrEqual(3);
+    expect(summary.body.circulating).toBe(credits(report.totals.agents));
+    expect(summary.body.minted.rewards).toBeGreaterThan(0);
+    expect(summary.body.ceilings).toMatchObject({ max_minted_per_rater_per_hour: 500, max_grant: 1_000_000 });
+    expect(summary.body.ceilings.remaining).toBe(summary.body.ceilings.max_minted - summary.body.minted.total);
     await api.expectAuditClean();
   });
 });
