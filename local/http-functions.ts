@@ -20,6 +20,7 @@ import { makeHandler as rounds } from '#functions/http/rounds';
 import { makeHandler as transfers } from '#functions/http/transfers';
 import { llmGatewayOf } from '#shared/adapters/llm/compose';
 import type { Services } from '#shared/adapters/services';
+import { parseCredits } from '#shared/core/money';
 import type { HttpHandler } from '#shared/http/contract';
 import { withHttp } from '#shared/http/http-deps';
 import type { HttpFunction } from '#shared/http/routes';
@@ -35,7 +36,7 @@ export function httpFunctions(s: Services): HttpFunctions {
   return {
     handlers: {
       health: health(deps),
-      agents: agents(deps),
+      agents: agents({ ...deps, maxGrant: parseCredits(s.economy.money.max_grant) }),
       transfers: transfers(deps),
       bids: bids(deps),
       rounds: rounds(deps),

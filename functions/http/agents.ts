@@ -9,7 +9,7 @@ import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import { agentsOf, ledgerBaseFrom, ledgerOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import { notFound, validationFailed } from '#shared/core/errors';
-import { formatCredits } from '#shared/core/money';
+import { formatCredits, type Micros, parseCredits } from '#shared/core/money';
 import type { HttpHandler } from '#shared/http/contract';
 import { httpDepsOf } from '#shared/http/http-deps';
 import { type HttpDeps, httpFunction } from '#shared/http/http-function';
@@ -20,6 +20,8 @@ import { agentId } from '#shared/http/schemas';
 export interface AgentsDeps {
   agents: Agents;
   ledger: Ledger;
+  /** The economy's `money.max_grant`: the most one registration may mint (µcr). */
+  maxGrant: Micros;
   http: HttpDeps;
 }
 
@@ -30,11 +32,15 @@ function ownId(params: Record<string, string>): string {
   return id;
 }
 
-export function makeHandler({ agents, ledger, http }: AgentsDeps): HttpHandler {
+export function makeHandler({ agents, ledger, maxGrant, http }: AgentsDeps): HttpHandler {
   return httpFunction(
     'agents',
     {
       'POST /v1/agents': async ({ body, events }) => {
+        if (body.initial_balance > maxGrant) {
+          const max = formatCredits(maxGrant);
+          throw validationFailed([{ path: '/initial_balance', message: `must be at most ${max} (money.max_grant)` }]);
+        }
         const { agent, api_key, balance } = await agents.register(
           { name: body.name, initial_balance: body.initial_balance },
           events,
@@ -79,7 +85,12 @@ export function makeHandler({ agents, ledger, http }: AgentsDeps): HttpHandler {
 export function agentsDepsOf(config: Config): AgentsDeps {
   const base = ledgerBaseFrom(config);
   const ledger = ledgerOf(base, config);
-  return { agents: agentsOf(base, ledger), ledger, http: httpDepsOf(base.table, config, base.runtime) };
+  return {
+    agents: agentsOf(base, ledger),
+    ledger,
+    maxGrant: parseCredits(base.economy.money.max_grant),
+    http: httpDepsOf(base.table, config, base.runtime),
+  };
 }
 
 export const handler = lambdaEntry((config) => makeHandler(agentsDepsOf(config)));

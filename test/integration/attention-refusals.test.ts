@@ -12,7 +12,11 @@ import { useApi } from '../harness/api.ts';
 
 let offsetMs = 0;
 const clock = { now: () => Date.now() + offsetMs };
-const economy = { round_seconds: 1, rewards: { max_prompt_chars: 50, prompt_ttl_seconds: 600 } };
+const economy = {
+  round_seconds: 1,
+  rewards: { max_prompt_chars: 50, prompt_ttl_seconds: 600 },
+  money: { max_grant: 1_000 },
+};
 const api = useApi('attention-refusals', {
   env: { SYNTROPISM_ECONOMY: JSON.stringify(economy) },
   services: { runtime: { clock, ids: ulidGenerator(clock, seededRandom(91)), random: seededRandom(92) } },
@@ -243,6 +247,18 @@ describe('rewarding', () => {
     await expect(
       api.services.rewards.reward(p.prompt_id, { role: 'operator' }, { ...request, request_id: 'rw_other' }, {}),
     ).rejects.toMatchObject({ code: 'prompt_already_rewarded' });
+    await api.expectAuditClean();
+  });
+});
+
+describe('the grant at registration', () => {
+  it('is bounded by money.max_grant: above it a 400 at /initial_balance, writing nothing', async () => {
+    const before = await api.snapshot(KINDS);
+    const res = await api.call('POST', '/v1/agents', { body: { name: 'whale', initial_balance: 1_000.000001 } });
+    expect(res.status, res.text).toBe(400);
+    expect(res.body.errors).toEqual([{ path: '/initial_balance', message: 'must be at most 1000 (money.max_grant)' }]);
+    expect(await api.snapshot(KINDS)).toBe(before);
+    expect((await api.call('POST', '/v1/agents', { body: { name: 'max', initial_balance: 1_000 } })).status).toBe(201);
     await api.expectAuditClean();
   });
 });
