@@ -226,6 +226,10 @@ describe('default stack', () => {
         }
       }
       expect(HTTP_TABLE_ACCESS).toMatchObject({ agents: 'readwrite', transfers: 'readwrite' });
+      // Rewards mint (the ledger writer) and raters are written; the economy summary only reads.
+      expect(HTTP_TABLE_ACCESS).toMatchObject({ prompts: 'readwrite', raters: 'readwrite', economy: 'read' });
+      const economyActions = actionsOf(s.functionStatements(s.stack.http.functions.economy));
+      expect(economyActions.filter((a) => TABLE_WRITES.includes(a))).toEqual([]);
     });
 
     it('lets only the authorizer read the operator key', () => {
