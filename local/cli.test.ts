@@ -77,8 +77,20 @@ describe('parseStartArgs', () => {
     expect(parseStartArgs(['--port', '0'], {}).port).toBe(0);
   });
 
+  it('reads the population flags', () => {
+    expect(parseStartArgs([], {}).population).toEqual({ agents: 8, seed: 42, human: true, humanPaceMs: 3_000 });
+    expect(
+      parseStartArgs(['--agents', '10', '--seed', '7', '--no-human', '--human-pace', '5s'], {}).population,
+    ).toEqual({ agents: 10, seed: 7, human: false, humanPaceMs: 5_000 });
+    expect(parseStartArgs(['--no-agents'], {}).population?.agents).toBe(0);
+  });
+
   it.each([
-    [['--agents', '3']],
+    [['--agents', '-3']],
+    [['--agents', 'many']],
+    [['--agents', '3', '--no-agents']],
+    [['--seed', '1.5']],
+    [['--human-pace', '3']],
     [['--round', '500ms']],
     [['--round', '1500ms']],
     [['--port', '70000']],
@@ -189,12 +201,15 @@ describe('background services', () => {
     log: () => {},
   };
 
-  it('are the event pipeline, the clearing timer and the allocation sweeper', () => {
+  it('are the event pipeline, the clearing timer, the allocation sweeper and the population', () => {
     expect(backgroundServices(ctx).map((s) => s.name)).toEqual([
       'event pipeline',
       'clearing timer',
       'allocation sweeper',
+      'population',
     ]);
+    const quiet = { ...ctx, options: parseStartArgs(['--no-agents', '--no-human'], {}) };
+    expect(backgroundServices(quiet).map((s) => s.name)).not.toContain('population');
   });
 
   it('start in order and, when one fails, stop the started ones in reverse', async () => {

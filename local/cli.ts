@@ -24,6 +24,7 @@ import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
 import { marketServices } from './market-services.ts';
 import { ensureNats } from './nats.ts';
+import { DEFAULT_POPULATION, type PopulationOptions, populationServices } from './population/index.ts';
 import { isPortFree } from './ports.ts';
 import { describeExit, type ExitInfo, PrerequisiteError } from './processes.ts';
 import {
@@ -54,6 +55,11 @@ const USAGE = `Usage:
     --in-memory       keep no data (default: .syntropism/dynamodb)
     --round D         clearing round length in whole seconds, e.g. 2s, 1m (default 5s)
     --verbose         log every request
+    --agents N        simulated agents, every strategy from 7 on (default 8)
+    --seed S          seed of the agents' and the human's decisions (default 42)
+    --no-agents       no simulated agents (the API, the market and the human only)
+    --no-human        no simulated human rewarding prompts (rate them yourself)
+    --human-pace D    least time between the simulated human's rewards (default 3s)
   syntropism audit [options]   check the ledger invariants of a table
     --endpoint URL    DynamoDB endpoint (default: DYNAMODB_ENDPOINT, else AWS)
     --table NAME      table (default: TABLE_NAME or ${DEFAULT_TABLE_NAME})
@@ -120,6 +126,11 @@ export function parseStartArgs(args: string[], env: EnvRecord): StartOptions {
       'in-memory': { type: 'boolean' },
       round: { type: 'string' },
       verbose: { type: 'boolean' },
+      agents: { type: 'string' },
+      seed: { type: 'string' },
+      'no-agents': { type: 'boolean' },
+      'no-human': { type: 'boolean' },
+      'human-pace': { type: 'string' },
     },
   });
   const roundMs = parseDuration(values.round ?? '5s');
@@ -135,6 +146,29 @@ export function parseStartArgs(args: string[], env: EnvRecord): StartOptions {
     dataDir: resolve('.syntropism', 'dynamodb'),
     roundMs,
     verbose: values.verbose ?? false,
+    population: populationOptions(values),
+  };
+}
+
+function populationOptions(values: {
+  agents?: string | undefined;
+  seed?: string | undefined;
+  'no-agents'?: boolean | undefined;
+  'no-human'?: boolean | undefined;
+  'human-pace'?: string | undefined;
+}): PopulationOptions {
+  if (values['no-agents'] && values.agents !== undefined) throw new UsageError('--agents and --no-agents conflict');
+  const agents = values['no-agents']
+    ? 0
+    : values.agents === undefined
+      ? DEFAULT_POPULATION.agents
+      : parseInteger('agents', values.agents, 0, 100);
+  return {
+    agents,
+    seed: values.seed === undefined ? DEFAULT_POPULATION.seed : parseInteger('seed', values.seed, 0, 2 ** 32 - 1),
+    human: !values['no-human'],
+    humanPaceMs:
+      values['human-pace'] === undefined ? DEFAULT_POPULATION.humanPaceMs : parseDuration(values['human-pace']),
   };
 }
 
@@ -214,11 +248,12 @@ export type { BackgroundService, RunningService, StackContext } from './stack.ts
 /**
  * Extension point: the services that run beside the HTTP API, in start order. Their place:
  * the stream poller standing in for the Pipe, the local bus applying the shared rules, the
- * NATS bridge, the price updater, the clearing timer (`ctx.options.roundMs`). They start
+ * NATS bridge, the price updater, the clearing timer (`ctx.options.roundMs`), then the
+ * simulated population (local/population/), which needs all of them. They start
  * after the API listens and stop in reverse order before it closes.
  */
 export function backgroundServices(ctx: StackContext): BackgroundService[] {
-  return marketServices(ctx);
+  return [...marketServices(ctx), ...populationServices(ctx, ctx.options.population ?? DEFAULT_POPULATION)];
 }
 
 /** Starts `services` (default: `backgroundServices(ctx)`) in order; see stack.ts. */

@@ -4,6 +4,7 @@
  * own so that neither imports the other.
  */
 import type { Config } from '#shared/config';
+import type { PopulationOptions } from './population/index.ts';
 
 export interface StartOptions {
   port: number;
@@ -13,6 +14,8 @@ export interface StartOptions {
   dataDir: string;
   roundMs: number;
   verbose: boolean;
+  /** The simulated population and human (`--agents`, `--seed`, `--no-agents`, `--no-human`). */
+  population?: PopulationOptions;
 }
 
 /** What the background services get to work with. */
