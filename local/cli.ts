@@ -22,6 +22,7 @@ import { ApiRefusal } from './exec/api.ts';
 import { type ExecOptions, runExec } from './exec/runner.ts';
 import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
+import { releaseDeadLeases } from './leases.ts';
 import { marketServices } from './market-services.ts';
 import { connectNats, spawnNats } from './nats.ts';
 import { isPortFree } from './ports.ts';
@@ -374,6 +375,14 @@ async function startServers(options: StartOptions, env: EnvRecord, life: Lifecyc
   const clients = dynamoClients({ endpoint: dynamo.endpoint, region: env.AWS_REGION ?? 'us-east-1' });
   try {
     await createTable(clients.raw, tableName);
+    // The folder is this stack's alone: a clearing lease on its table is a dead predecessor's.
+    if (lock) {
+      for (const r of await releaseDeadLeases({ doc: clients.doc, tableName }, Date.now())) {
+        out(
+          `took over round ${r.round} from a stack that stopped while clearing it (its lease ran until ${new Date(r.lease_until).toISOString()})`,
+        );
+      }
+    }
   } finally {
     clients.destroy();
   }

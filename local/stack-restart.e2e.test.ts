@@ -10,7 +10,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { dynamoClients } from '#shared/adapters/dynamodb/client';
+import { keys } from '#shared/table';
+import { startDynamoDbLocal } from './dynamodb-local.ts';
 import { freePort } from './ports.ts';
 
 const SHIM = fileURLToPath(new URL('../bin/syntropism.mjs', import.meta.url));
@@ -166,6 +170,94 @@ describe('one stack per data folder, and nothing of a killed stack left', () => 
     const r = cli(folder('empty'), ['audit']);
     expect((await r.exit).code).toBe(1);
     expect(r.err().trim()).toMatch(/^no local stack data in \.syntropism: start one with `npm start`/);
+  });
+});
+
+/** What a clearer that crashed right after claiming `round` leaves: the round held under a live lease. */
+async function leaveCrashedClaim(dataDir: string, round: string, leaseUntil: number, roundMs: number) {
+  const dynamo = await startDynamoDbLocal({ dataDir });
+  const clients = dynamoClients({ endpoint: dynamo.endpoint, region: 'us-east-1' });
+  const startsAt = Number(round.slice(2)) * 1000;
+  try {
+    await clients.doc.send(
+      new UpdateCommand({
+        TableName: 'syntropism',
+        Key: keys.round(round),
+        UpdateExpression:
+          'SET #state = :clearing, clearer = :who, lease_until = :lease, clearing_at_ms = :at, kind = :kind, round_id = :round, starts_at_ms = :s, closes_at_ms = :c, GSI2PK = :gpk, GSI2SK = :round',
+        ConditionExpression: '#state = :open',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: {
+          ':clearing': 'clearing',
+          ':open': 'open',
+          ':who': 'c_crashed',
+          ':lease': leaseUntil,
+          ':at': startsAt + roundMs,
+          ':kind': 'round',
+          ':round': round,
+          ':s': startsAt,
+          ':c': startsAt + roundMs,
+          ':gpk': keys.unclearedRoundsIndex(round).GSI2PK,
+        },
+      }),
+    );
+  } finally {
+    clients.destroy();
+    await dynamo.stop();
+  }
+}
+
+describe('a stack killed while clearing', () => {
+  it('is succeeded by one that takes the round over at once instead of waiting out the lease', async () => {
+    const cwd = folder('lease');
+    const data = join(cwd, '.syntropism', 'dynamodb');
+    const first = cli(cwd, ['start', '--port', String(await freePort()), '--round', '5s']);
+    const { api, key } = await ready(first);
+    const post = (path: string, body: unknown, auth: string, idem?: string) =>
+      fetch(`${api}${path}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${auth}`,
+          'content-type': 'application/json',
+          ...(idem && { 'idempotency-key': idem }),
+        },
+        body: JSON.stringify(body),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, string> }));
+    const agent = (await post('/v1/agents', { name: 'bidder', initial_balance: 10 }, key)).body;
+    let bid = (
+      await post('/v1/bids', { bundle: { cpu: 1 }, duration_seconds: 10, amount: 1 }, agent.api_key as string, 'b1')
+    ).body;
+    // Well inside a round, so the stack is killed before its clearing timer gets to it.
+    if (Date.parse(bid.round_closes_at as string) - Date.now() < 2_000) {
+      await new Promise((res) => setTimeout(res, Date.parse(bid.round_closes_at as string) - Date.now() + 100));
+      bid = (
+        await post('/v1/bids', { bundle: { cpu: 1 }, duration_seconds: 10, amount: 1 }, agent.api_key as string, 'b2')
+      ).body;
+    }
+    process.kill(first.child.pid as number, 'SIGKILL');
+    expect(await gone(data)).toEqual([]);
+    await new Promise((res) =>
+      setTimeout(res, Math.max(0, Date.parse(bid.round_closes_at as string) - Date.now() + 50)),
+    );
+    const leaseUntil = Date.now() + 60_000;
+    await leaveCrashedClaim(data, bid.round as string, leaseUntil, 5_000);
+
+    const second = cli(cwd, ['start', '--port', String(await freePort()), '--round', '5s']);
+    const restarted = await ready(second);
+    expect(second.out()).toContain(`took over round ${bid.round} from a stack that stopped while clearing it`);
+    let status = 'pending';
+    while (status === 'pending' && Date.now() < leaseUntil) {
+      const res = await fetch(`${restarted.api}/v1/bids/${bid.bid_id}`, {
+        headers: { authorization: `Bearer ${agent.api_key}` },
+      });
+      status = ((await res.json()) as { status: string }).status;
+      if (status === 'pending') await new Promise((res) => setTimeout(res, 250));
+    }
+    expect(['won', 'lost']).toContain(status);
+    // Settled while the dead clearer's lease would still have held the round.
+    expect(Date.now()).toBeLessThan(leaseUntil);
+    const audit = cli(cwd, ['audit']);
+    expect((await audit.exit).code, audit.err()).toBe(0);
   });
 });
 
