@@ -188,7 +188,7 @@ export const VALUE_SCALE = 1.5;
 /** Standard deviation of log values across agents. */
 export const VALUE_SPREAD = 0.5;
 /** Attention all prompt writers ask together in one round, as a share of the human. */
-const ATTENTION_LOAD = 1.6;
+const ATTENTION_LOAD = 2.2;
 /** What a prompt writer expects its first prompt to earn, in credits. */
 export const INITIAL_EXPECTED_REWARD = 60;
 /** Share of the expected reward a prompt writer will pay for the attention to show it. */
