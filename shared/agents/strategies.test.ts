@@ -246,6 +246,18 @@ describe('using allocations', () => {
     expect(s.memory.waiting).toEqual([]);
     expect(s.memory.expected_reward).toBeLessThan(before);
   });
+
+  it('a run of misses lowers what it expects of a prompt without ever making it nothing', () => {
+    let s = agent('prompt_writer');
+    const rng = seededRandom(3);
+    for (let i = 0; i < 400; i++) {
+      const submitted = i < 50 ? [{ prompt_id: `p_${i}`, allocation_id: `al_${i}` }] : [];
+      s = decide(s, observation({ submitted }), rng).state;
+    }
+    expect(s.memory.outcomes).toHaveLength(20);
+    expect(s.memory.expected_reward).toBeGreaterThan(1);
+    expect(s.memory.expected_reward).toBeLessThan(5);
+  });
 });
 
 describe('spawning', () => {

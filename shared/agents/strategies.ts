@@ -153,8 +153,14 @@ export interface Memory {
   /** spawner: children made, and the round count of the last spawn. */
   children: number;
   last_spawn: number;
-  /** prompt_writer: what it expects a prompt to earn, in credits (a moving average). */
+  /**
+   * prompt_writer: what it expects a prompt to earn, in credits: the mean of its last
+   * `REWARD_WINDOW` outcomes (a reward, or 0 for a prompt never rewarded) and one prior outcome
+   * of `INITIAL_EXPECTED_REWARD`, so a run of misses lowers it without ever making it nothing.
+   */
   expected_reward: number;
+  /** prompt_writer: its last outcomes, in credits. */
+  outcomes: number[];
   /** prompt_writer: prompts awaiting a reward, with the round count they were submitted at. */
   waiting: Array<{ prompt_id: string; since: number }>;
 }
@@ -195,6 +201,7 @@ export const INITIAL_EXPECTED_REWARD = 60;
 const REWARD_BID_SHARE = 0.5;
 /** Seconds after which an unrewarded prompt counts as a reward of zero. */
 const REWARD_PATIENCE_SECONDS = 120;
+const REWARD_WINDOW = 20;
 const EMA_WEIGHT = 0.3;
 const MARKUP_MIN = 0.7;
 const MARKUP_MAX = 2;
@@ -254,6 +261,7 @@ export function initialMemory(): Memory {
     children: 0,
     last_spawn: Number.NEGATIVE_INFINITY,
     expected_reward: INITIAL_EXPECTED_REWARD,
+    outcomes: [],
     waiting: [],
   };
 }
@@ -301,21 +309,26 @@ function learn(state: AgentState, obs: Observation): Memory {
   // Allocations no longer held need no memory of having been used.
   const held = new Set(obs.allocations.map((a) => a.allocation_id));
   const used = m.used.filter((id) => held.has(id));
-  const { expected_reward, waiting } = learnRewards(m, obs, rounds);
-  return { ...m, rounds_seen: rounds, markup, wins, losses, ratio, used, expected_reward, waiting };
+  const { expected_reward, outcomes, waiting } = learnRewards(m, obs, rounds);
+  return { ...m, rounds_seen: rounds, markup, wins, losses, ratio, used, expected_reward, outcomes, waiting };
 }
 
-function learnRewards(m: Memory, obs: Observation, rounds: number): Pick<Memory, 'expected_reward' | 'waiting'> {
-  let expected = m.expected_reward;
+function learnRewards(
+  m: Memory,
+  obs: Observation,
+  rounds: number,
+): Pick<Memory, 'expected_reward' | 'outcomes' | 'waiting'> {
   let waiting = [...m.waiting, ...obs.submitted.map((s) => ({ prompt_id: s.prompt_id, since: rounds }))];
+  const outcomes = [...m.outcomes];
   for (const reward of obs.rewards) {
-    expected = (1 - EMA_WEIGHT) * expected + (EMA_WEIGHT * reward.credits) / 1e6;
+    outcomes.push(reward.credits / 1e6);
     waiting = waiting.filter((w) => w.prompt_id !== reward.prompt_id);
   }
   const patience = Math.ceil(REWARD_PATIENCE_SECONDS / obs.market.round_seconds);
-  const missed = waiting.filter((w) => rounds - w.since > patience);
-  for (const _ of missed) expected *= 1 - EMA_WEIGHT;
-  return { expected_reward: expected, waiting: waiting.filter((w) => rounds - w.since <= patience) };
+  for (const _ of waiting.filter((w) => rounds - w.since > patience)) outcomes.push(0);
+  const recent = outcomes.slice(-REWARD_WINDOW);
+  const expected = (INITIAL_EXPECTED_REWARD + recent.reduce((a, b) => a + b, 0)) / (1 + recent.length);
+  return { expected_reward: expected, outcomes: recent, waiting: waiting.filter((w) => rounds - w.since <= patience) };
 }
 
 /** Spends each new allocation's tokens through the gateway; a prompt writer shows its prompt. */

@@ -56,7 +56,8 @@ describe('README walk-through against npm start', () => {
     const port = await freePort();
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', NATS_MARKET_BUCKET: bucket };
     delete env.SYNTROPISM_OPERATOR_KEY; // the README reads the key npm start prints
-    stack = spawn('npm', ['start', '--', '--in-memory', '--port', String(port)], {
+    // A quiet stack, as the README says: the walk-through's bids must not meet the population's.
+    stack = spawn('npm', ['start', '--', '--in-memory', '--no-agents', '--no-human', '--port', String(port)], {
       cwd: ROOT,
       env,
       detached: true, // its own process group, so Ctrl-C reaches the whole tree
