@@ -21,6 +21,7 @@ import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
 import { Ledger } from './dynamodb/ledger.ts';
 import { LedgerWriter, moneyLimitsOf } from './dynamodb/ledger-writer.ts';
 import { Market } from './dynamodb/market.ts';
+import { Spawning, spawnRulesOf } from './dynamodb/spawning.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
 
 export type TableConfig = Pick<
@@ -84,6 +85,11 @@ export function ledgerOf(base: LedgerBase, config: Pick<Config, 'LEDGER_SHARDS'>
 
 export function agentsOf(base: LedgerBase, ledger: Ledger): Agents {
   return new Agents({ ...base, ledger });
+}
+
+/** Spawning writes through the ledger writer, under the economy's fee and limits. */
+export function spawningOf(base: LedgerBase, ledger: Ledger, economy: EconomyConfig): Spawning {
+  return new Spawning({ ...base, ledger, rules: spawnRulesOf(economy.spawning) });
 }
 
 export function marketOf(base: StoreBase, economy: EconomyConfig): Market {
@@ -174,6 +180,7 @@ export interface Services {
   ledger: Ledger;
   writer: LedgerWriter;
   agents: Agents;
+  spawning: Spawning;
   economy: EconomyConfig;
   bids: Bids;
   market: Market;
@@ -197,11 +204,13 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const economy = overrides.economy ?? economyOf(config);
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
   const allocations = allocationsOf(base);
+  const stores = marketStoresOf(base, config, economy, overrides);
   return {
     config,
     ...base,
     economy,
-    ...marketStoresOf(base, config, economy, overrides),
+    ...stores,
+    spawning: spawningOf(base, stores.ledger, economy),
     allocations,
     executions: executionsOf(base, allocations),
     ...requestStoresOf(table, config, runtime),

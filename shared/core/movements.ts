@@ -138,6 +138,8 @@ const record = (
 export const holdTransferId = (bidId: string) => `bid#${bidId}#escrow`;
 export const resolveTransferId = (bidId: string) => `bid#${bidId}#resolve`;
 export const grantTransferId = (agentId: string) => `agent#${agentId}#grant`;
+export const spawnFeeTransferId = (childId: string) => `agent#${childId}#spawn_fee`;
+export const spawnFundingTransferId = (childId: string) => `agent#${childId}#spawn_funding`;
 
 /** Agent → agent, for the agent's own purposes. */
 export function transfer(id: string, from: string, to: string, amount: Micros, at: string, memo?: string): Movement {
@@ -147,6 +149,16 @@ export function transfer(id: string, from: string, to: string, amount: Micros, a
 /** Mint → agent: the operator's grant at registration, the economy's genesis. */
 export function grant(agentId: string, amount: Micros, at: string): Movement {
   return { record: record(grantTransferId(agentId), MINT_ACCOUNT, agentId, amount, 'agent_grant', agentId, at) };
+}
+
+/** Parent → a burn shard: the fee of spawning `childId`, destroyed (the parent's spending). */
+export function spawnFee(childId: string, parentId: string, burn: string, amount: Micros, at: string): Movement {
+  return { record: record(spawnFeeTransferId(childId), parentId, burn, amount, 'spawn_fee', childId, at) };
+}
+
+/** Parent → child: the child's initial balance, its parent's spending and its earnings. */
+export function spawnFunding(childId: string, parentId: string, amount: Micros, at: string): Movement {
+  return { record: record(spawnFundingTransferId(childId), parentId, childId, amount, 'spawn_funding', childId, at) };
 }
 
 /** Agent → its bid's escrow shard (pending). */
