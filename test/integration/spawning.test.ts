@@ -5,29 +5,14 @@
  * writing nothing; the same key raced, the last child slot and the last credits raced, and a
  * crash mid-operation retried — always exactly one child and a clean audit.
  */
-import { randomBytes } from 'node:crypto';
 import { TransactWriteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
-import { type Delivery, EventConsumer } from '#shared/adapters/nats/consumer';
-import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
 import { createServices, type Services } from '#shared/adapters/services';
-import type { Envelope } from '#shared/core/events';
 import { micros } from '#shared/core/money';
 import { type ApiResponse, useApi } from '../harness/api.ts';
-import { natsUrl } from '../harness/context.ts';
+import { useNatsEvents } from '../harness/nats-events.ts';
 
-const suffix = randomBytes(4).toString('hex');
-const STREAM = `SPAWN_${suffix}`;
-const ROOT = `spawn${suffix}`;
-const received: Delivery[] = [];
-let nc: NatsConnection;
-let consumer: EventConsumer;
-let consuming: Promise<void>;
-
-const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A fault armed by a test: the next spawn's transaction fails before or after it commits. */
@@ -35,33 +20,13 @@ let fault: 'none' | 'before-commit' | 'after-commit' = 'none';
 const isSpawn = (input: TransactWriteCommandInput) =>
   (input.TransactItems ?? []).some((i) => i.Put?.Item?.kind === 'agent' && typeof i.Put.Item.parent_id === 'string');
 
-beforeAll(async () => {
-  nc = await connect({ servers: natsUrl() });
-  await ensureStream(await jetstreamManager(nc), { ...DEFAULT_STREAM, name: STREAM, subjectRoot: ROOT });
-  consumer = await EventConsumer.create({
-    connection: nc,
-    stream: STREAM,
-    durable: 'spawn',
-    filterSubject: `${ROOT}.>`,
-  });
-  consuming = consumer.run((d) => {
-    received.push(d);
-  });
-});
-
-afterAll(async () => {
-  await consumer?.close();
-  await consuming;
-  if (nc) {
-    await (await jetstreamManager(nc)).streams.delete(STREAM).catch(() => false);
-    await nc.close();
-  }
-});
+// Before the stack: the consumer attaches before the bridge's first publish.
+const nats = useNatsEvents('spawn');
 
 const SPAWNING = { fee: 2, max_depth: 2, max_children: 3 };
 const api = useApi('spawning', {
   env: { SYNTROPISM_ECONOMY: JSON.stringify({ spawning: SPAWNING }) },
-  pipeline: { stream: { name: STREAM, subjectRoot: ROOT }, logger: quiet },
+  pipeline: { stream: nats.pipeline, logger: { info: () => {}, warn: () => {}, error: () => {} } },
   logError: () => {},
   services: {
     writer: async (input) => {
@@ -92,16 +57,6 @@ const elsewhere = () => {
   return other;
 };
 const asAgent = (res: ApiResponse) => ({ id: res.body.agent_id as string, key: res.body.api_key as string });
-
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe('spawning a child', () => {
   it('records the lineage, burns the fee, funds the child, and the child acts with its own key', async () => {
@@ -163,15 +118,15 @@ describe('spawning a child', () => {
     expect(res.status, res.text).toBe(201);
     const childId = res.body.agent_id as string;
     const ofSpawn = () =>
-      received
-        .map((d) => d.envelope as Envelope & { data: Record<string, unknown> })
+      nats
+        .envelopes()
         .filter(
           (e) =>
             e.data.reference === childId ||
             (e.type === 'agent_registered' && e.agent_id === childId) ||
             e.data.child_id === childId,
         );
-    const events = await until(() => (ofSpawn().length >= 4 ? ofSpawn() : undefined), 'the spawn events');
+    const events = await nats.until(() => (ofSpawn().length >= 4 ? ofSpawn() : undefined), 'the spawn events');
     expect(events.map((e) => [e.type, e.data.purpose ?? null, e.aggregate, e.sequence])).toEqual([
       ['credits_transferred', 'spawn_fee', `agent:${root.id}`, 3],
       ['agent_registered', null, `agent:${childId}`, 1],

@@ -206,7 +206,7 @@ export class Spawning {
       existing.parent_id === req.parent_id &&
       existing.name === req.name &&
       (existing.initial_balance ?? 0) === req.initial_balance &&
-      (existing.metadata ?? undefined) === (req.metadata === undefined ? undefined : JSON.stringify(req.metadata));
+      existing.metadata === (req.metadata === undefined ? undefined : JSON.stringify(req.metadata));
     if (!same) throw conflict(`This Idempotency-Key already spawned ${existing.agent_id} with other parameters.`);
     const [childAccount, parentAccount] = await Promise.all([
       this.deps.ledger.getAccount(existing.agent_id),
