@@ -367,6 +367,31 @@ describe('default stack', () => {
       }
     });
 
+    it('serves spawning from the agents function, which writes the table and queries its indexes under the economy', () => {
+      const routes = s.ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+      for (const key of ['POST /v1/agents/{id}/children', 'GET /v1/agents/{id}/children']) {
+        const route = routes.find((r) => r.RouteKey === key);
+        expect(route, key).toMatchObject({ AuthorizationType: 'CUSTOM' });
+        const integrationId = JSON.stringify(route?.Target).match(/"Ref":"([^"]+)"/)?.[1] ?? '';
+        expect(s.resources[integrationId]?.Properties.IntegrationUri, key).toEqual({
+          'Fn::GetAtt': [s.id(s.stack.http.functions.agents), 'Arn'],
+        });
+      }
+      const statements = s.functionStatements(s.stack.http.functions.agents);
+      const table = s.id(s.stack.ledger.table);
+      // The children listing is a GSI2 query; the spawn one TransactWriteItems of Puts and Updates.
+      const onIndexes = statements.filter((st) =>
+        JSON.stringify(st.Resource).includes(
+          JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [table, 'Arn'] }, '/index/*']] }),
+        ),
+      );
+      expect(actionsOf(onIndexes)).toEqual(
+        expect.arrayContaining(['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem']),
+      );
+      const economy = JSON.parse(String(s.environmentOf(s.stack.http.functions.agents).SYNTROPISM_ECONOMY));
+      expect(economy.spawning).toEqual({ fee: 10, max_depth: 8, max_children: 16 });
+    });
+
     it('throttles the default stage, auto-deploys it, and has no CORS', () => {
       s.template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
       s.template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {

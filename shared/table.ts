@@ -155,6 +155,15 @@ export const keys = {
     PK: `PRICE_HISTORY#${resource}`,
     SK: String(roundStartMs).padStart(15, '0'),
   }),
+  /**
+   * A spawned agent under its parent, by creation time (sparse GSI2: registered agents have no
+   * parent). Child ids derive from the parent and a key, so time, not the id, orders them.
+   */
+  childrenIndex: (parentId: string, createdAtMs: number, childId: string) => ({
+    GSI2PK: `AGENT#${parentId}#CHILDREN`,
+    GSI2SK: `${String(createdAtMs).padStart(15, '0')}#${childId}`,
+  }),
+  childrenPartition: (parentId: string) => `AGENT#${parentId}#CHILDREN`,
 } as const;
 
 /** Item kinds, stored in the `kind` attribute of every item (the Pipe filters on it). */

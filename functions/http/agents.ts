@@ -1,12 +1,14 @@
 /**
- * Agents API: registration (operator), profile, balance, history, voluntary state.
+ * Agents API: registration (operator), profile, balance, history, voluntary state, and
+ * spawning (an agent's children).
  */
 
 import type { Agents } from '#shared/adapters/dynamodb/agents';
 import { callerOf } from '#shared/adapters/dynamodb/cursor';
 import type { Ledger } from '#shared/adapters/dynamodb/ledger';
+import type { Spawning } from '#shared/adapters/dynamodb/spawning';
 import { lambdaEntry } from '#shared/adapters/lazy-handler';
-import { agentsOf, ledgerBaseFrom, ledgerOf } from '#shared/adapters/services';
+import { agentsOf, ledgerBaseFrom, ledgerOf, spawningOf } from '#shared/adapters/services';
 import type { Config } from '#shared/config';
 import { notFound, validationFailed } from '#shared/core/errors';
 import { formatCredits, type Micros, parseCredits } from '#shared/core/money';
@@ -14,7 +16,13 @@ import type { HttpHandler } from '#shared/http/contract';
 import { httpDepsOf } from '#shared/http/http-deps';
 import { type HttpDeps, httpFunction } from '#shared/http/http-function';
 import { assertSelf, assertSelfOrOperator } from '#shared/http/ownership';
-import { presentAgentSummary, presentEntry, presentProfile } from '#shared/http/presenters';
+import {
+  presentAgentSummary,
+  presentChild,
+  presentEntry,
+  presentProfile,
+  presentSpawned,
+} from '#shared/http/presenters';
 import { agentId } from '#shared/http/schemas';
 
 export interface AgentsDeps {
@@ -22,6 +30,7 @@ export interface AgentsDeps {
   ledger: Ledger;
   /** The economy's `money.max_grant`: the most one registration may mint (µcr). */
   maxGrant: Micros;
+  spawning: Spawning;
   http: HttpDeps;
 }
 
@@ -32,7 +41,7 @@ function ownId(params: Record<string, string>): string {
   return id;
 }
 
-export function makeHandler({ agents, ledger, maxGrant, http }: AgentsDeps): HttpHandler {
+export function makeHandler({ agents, ledger, maxGrant, spawning, http }: AgentsDeps): HttpHandler {
   return httpFunction(
     'agents',
     {
@@ -76,6 +85,27 @@ export function makeHandler({ agents, ledger, maxGrant, http }: AgentsDeps): Htt
         const profile = await agents.setState(ownId(params), body.state, events);
         return { status: 200, body: presentProfile(profile) };
       },
+      'POST /v1/agents/{id}/children': async ({ caller, params, body, events, idempotencyKey }) => {
+        assertSelf(caller, params.id ?? '');
+        const outcome = await spawning.spawn(
+          {
+            parent_id: ownId(params),
+            idempotency_key: idempotencyKey,
+            name: body.name,
+            initial_balance: body.initial_balance,
+            ...(body.metadata !== undefined && { metadata: body.metadata }),
+          },
+          events,
+        );
+        return { status: 201, body: presentSpawned(outcome) };
+      },
+      'GET /v1/agents/{id}/children': async ({ caller, params, query }) => {
+        assertSelfOrOperator(caller, params.id ?? '');
+        const id = ownId(params);
+        if (!(await agents.get(id))) throw notFound(`Agent ${id}`);
+        const page = await spawning.children(id, { ...query, caller: callerOf(caller) });
+        return { status: 200, body: { children: page.children.map(presentChild), next_cursor: page.next_cursor } };
+      },
     },
     http,
   );
@@ -89,6 +119,7 @@ export function agentsDepsOf(config: Config): AgentsDeps {
     agents: agentsOf(base, ledger),
     ledger,
     maxGrant: parseCredits(base.economy.money.max_grant),
+    spawning: spawningOf(base, ledger, base.economy),
     http: httpDepsOf(base.table, config, base.runtime),
   };
 }

@@ -24,6 +24,7 @@ import { Market } from './dynamodb/market.ts';
 import { Prompts } from './dynamodb/prompts.ts';
 import { Raters } from './dynamodb/raters.ts';
 import { Rewards } from './dynamodb/rewards.ts';
+import { Spawning, spawnRulesOf } from './dynamodb/spawning.ts';
 import { type TransactWriter, TxRunner } from './dynamodb/transaction.ts';
 
 export type TableConfig = Pick<
@@ -87,6 +88,11 @@ export function ledgerOf(base: LedgerBase, config: Pick<Config, 'LEDGER_SHARDS'>
 
 export function agentsOf(base: LedgerBase, ledger: Ledger): Agents {
   return new Agents({ ...base, ledger });
+}
+
+/** Spawning writes through the ledger writer, under the economy's fee and limits. */
+export function spawningOf(base: LedgerBase, ledger: Ledger, economy: EconomyConfig): Spawning {
+  return new Spawning({ ...base, ledger, rules: spawnRulesOf(economy.spawning) });
 }
 
 export function marketOf(base: StoreBase, economy: EconomyConfig): Market {
@@ -195,6 +201,7 @@ export interface Services {
   ledger: Ledger;
   writer: LedgerWriter;
   agents: Agents;
+  spawning: Spawning;
   economy: EconomyConfig;
   bids: Bids;
   market: Market;
@@ -222,11 +229,13 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
   const allocations = allocationsOf(base);
   const prompts = promptsOf(base, allocations, economy);
+  const stores = marketStoresOf(base, config, economy, overrides);
   return {
     config,
     ...base,
     economy,
-    ...marketStoresOf(base, config, economy, overrides),
+    ...stores,
+    spawning: spawningOf(base, stores.ledger, economy),
     allocations,
     executions: executionsOf(base, allocations),
     prompts,

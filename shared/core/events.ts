@@ -266,7 +266,7 @@ export const EVENT_TYPES = {
   agent_registered: {
     source: 'system',
     component: 'agents',
-    when: 'the operator registers an agent (its grant is a separate credits_transferred)',
+    when: 'the operator registers an agent or an agent spawns one (parent_id); its credits are a credits_transferred',
     data: z
       .object({ agent_id: id, name: z.string(), initial_balance: credits.nonnegative(), parent_id: id.optional() })
       .strict(),

@@ -150,6 +150,8 @@ const record = (
 export const holdTransferId = (bidId: string) => `bid#${bidId}#escrow`;
 export const resolveTransferId = (bidId: string) => `bid#${bidId}#resolve`;
 export const grantTransferId = (agentId: string) => `agent#${agentId}#grant`;
+export const spawnFeeTransferId = (childId: string) => `agent#${childId}#spawn_fee`;
+export const spawnFundingTransferId = (childId: string) => `agent#${childId}#spawn_funding`;
 
 /** Agent → agent, for the agent's own purposes. */
 export function transfer(id: string, from: string, to: string, amount: Micros, at: string, memo?: string): Movement {
@@ -168,6 +170,16 @@ export function humanReward(promptId: string, agentId: string, amount: Micros, a
   return {
     record: record(rewardTransferId(promptId), MINT_ACCOUNT, agentId, amount, 'human_reward', promptId, at),
   };
+}
+
+/** Parent → a burn shard: the fee of spawning `childId`, destroyed (the parent's spending). */
+export function spawnFee(childId: string, parentId: string, burn: string, amount: Micros, at: string): Movement {
+  return { record: record(spawnFeeTransferId(childId), parentId, burn, amount, 'spawn_fee', childId, at) };
+}
+
+/** Parent → child: the child's initial balance, its parent's spending and its earnings. */
+export function spawnFunding(childId: string, parentId: string, amount: Micros, at: string): Movement {
+  return { record: record(spawnFundingTransferId(childId), parentId, childId, amount, 'spawn_funding', childId, at) };
 }
 
 /** Agent → its bid's escrow shard (pending). */

@@ -61,6 +61,26 @@ export function derivedId(prefix: string, ...parts: string[]): string {
   return `${prefix}_${digest.slice(0, 26)}`;
 }
 
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * A stable id derived from its parts, spelled like a ULID (26 Crockford base32 characters, 128
+ * bits): for ids that must be the same on every retry and still pass wherever an id of its kind
+ * is checked as `<prefix>_<ULID>` (an agent id in API keys, paths and bodies).
+ */
+export function derivedUlid(prefix: string, ...parts: string[]): string {
+  const digest = createHash('sha256').update(parts.join('\u0000')).digest();
+  // 128 bits as 26 five-bit digits: the first digit holds the top 3 bits (0–7), as in a ULID.
+  let value = 0n;
+  for (const byte of digest.subarray(0, 16)) value = (value << 8n) | BigInt(byte);
+  let out = '';
+  for (let i = 0; i < 26; i++) {
+    out = (CROCKFORD[Number(value & 31n)] ?? '0') + out;
+    value >>= 5n;
+  }
+  return `${prefix}_${out}`;
+}
+
 export interface Runtime {
   clock: Clock;
   ids: IdGenerator;

@@ -3,9 +3,11 @@
  */
 import type { AgentItem, AgentProfile } from '../adapters/dynamodb/agents.ts';
 import type { EconomySummary } from '../adapters/dynamodb/economy.ts';
+import type { SpawnOutcome } from '../adapters/dynamodb/spawning.ts';
 import type { Entry, TransferRecord } from '../core/ledger.ts';
 import { formatCredits } from '../core/money.ts';
 import type { PromptRecord } from '../core/prompts.ts';
+import { lineageOf } from '../core/spawning.ts';
 
 export const presentProfile = (p: AgentProfile) => ({
   agent_id: p.agent_id,
@@ -14,8 +16,28 @@ export const presentProfile = (p: AgentProfile) => ({
   balance: formatCredits(p.balance),
   total_earned: formatCredits(p.total_in),
   total_spent: formatCredits(p.total_out),
-  lineage: { parent_id: p.parent_id },
+  lineage: lineageOf(p),
+  metadata: p.metadata === undefined ? null : (JSON.parse(p.metadata) as Record<string, unknown>),
   created_at: p.created_at,
+});
+
+/** A spawned child: its summary, lineage and balance, its key when shown, the parent's balance. */
+export const presentSpawned = (s: SpawnOutcome) => ({
+  ...presentAgentSummary(s.child),
+  parent_id: s.lineage.parent_id ?? '',
+  generation: s.lineage.generation,
+  ancestors: s.lineage.ancestors,
+  ...(s.api_key !== undefined && { api_key: s.api_key }),
+  balance: formatCredits(s.balance),
+  parent_balance: formatCredits(s.parent_balance),
+});
+
+export const presentChild = (a: AgentItem) => ({
+  agent_id: a.agent_id,
+  name: a.name,
+  state: a.state,
+  generation: lineageOf(a).generation,
+  created_at: a.created_at,
 });
 
 export const presentAgentSummary = (a: AgentItem) => ({

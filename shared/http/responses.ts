@@ -47,8 +47,36 @@ export const agentProfile = z.object({
   balance: credits,
   total_earned: credits,
   total_spent: credits,
-  lineage: z.object({ parent_id: z.string().nullable() }),
+  lineage: z.object({
+    parent_id: z.string().nullable(),
+    ancestors: z.array(z.string()).meta({ description: 'Every ancestor, the root first and the parent last.' }),
+    generation: z.number().int().meta({ description: 'Registered agents are 0; a child is its parent + 1.' }),
+    children_count: z.number().int(),
+  }),
+  metadata: z.record(z.string(), z.unknown()).nullable().meta({ description: "A spawned agent's metadata." }),
   created_at: timestamp,
+});
+
+export const agentSpawned = agentSummary.extend({
+  api_key: z.string().meta({ description: 'Shown once; a retried spawn answers without it.' }).optional(),
+  balance: credits,
+  parent_id: z.string(),
+  generation: z.number().int(),
+  ancestors: z.array(z.string()),
+  parent_balance: credits.meta({ description: "The parent's balance after the fee and the funding." }),
+});
+
+export const childList = z.object({
+  children: z.array(
+    z.object({
+      agent_id: z.string(),
+      name: z.string(),
+      state: z.enum(['active', 'dormant']),
+      generation: z.number().int(),
+      created_at: timestamp,
+    }),
+  ),
+  next_cursor: cursor,
 });
 
 export const agentBalance = z.object({ agent_id: z.string(), balance: credits });

@@ -7,6 +7,7 @@ import { AGENT_EVENT_TYPES, EVENT_TYPES, type EventType } from '../core/events.t
 import { MAX_EXECUTION_DURATION_MS, TERMINATION_REASONS } from '../core/executions.ts';
 import { MoneyError, parseCredits } from '../core/money.ts';
 import { PROMPT_FORMATS, PROMPT_STATUSES } from '../core/prompts.ts';
+import { MAX_METADATA_BYTES, MAX_METADATA_DEPTH } from '../core/spawning.ts';
 import { RULES } from '../rules.ts';
 
 /** Credits on the wire → integer micro-credits; rejects > 6 decimals, NaN, > 1e9, negatives. */
@@ -43,6 +44,37 @@ export const registerAgentBody = z
       .max(64)
       .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces, dot, underscore and dash only'),
     initial_balance: credits({ allowZero: true }),
+  })
+  .strict();
+
+/** Nesting depth of a JSON value: a scalar is 0, `{}` or `[]` is 1. */
+function jsonDepth(v: unknown): number {
+  if (typeof v !== 'object' || v === null) return 0;
+  const inner = Object.values(v as Record<string, unknown>).map(jsonDepth);
+  return 1 + Math.max(0, ...inner);
+}
+
+/** A spawned agent's metadata: a JSON object of its parent's, bounded in size and depth. */
+export const agentMetadata = z
+  .record(z.string(), z.unknown())
+  .meta({
+    description: `Any JSON object, at most ${MAX_METADATA_BYTES} bytes serialized and ${MAX_METADATA_DEPTH} levels deep.`,
+    examples: [{ role: 'scout', strategy: { max_bid: 5 } }],
+  })
+  .superRefine((v, ctx) => {
+    if (Buffer.byteLength(JSON.stringify(v), 'utf8') > MAX_METADATA_BYTES) {
+      ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON` });
+    } else if (jsonDepth(v) > MAX_METADATA_DEPTH) {
+      ctx.addIssue({ code: 'custom', message: `must nest at most ${MAX_METADATA_DEPTH} levels` });
+    }
+  });
+
+/** `POST /v1/agents/{id}/children`: the child's name and funding (both from the parent). */
+export const spawnChildBody = z
+  .object({
+    name: registerAgentBody.shape.name,
+    initial_balance: credits({ allowZero: true }),
+    metadata: agentMetadata.optional(),
   })
   .strict();
 

@@ -29,6 +29,8 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/agents/{id}/balance': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
   'GET /v1/agents/{id}/history': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
   'PUT /v1/agents/{id}/state': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 403 },
+  'POST /v1/agents/{id}/children': { none: 401, bad: 401, forged: 401, self: 201, other: 403, operator: 403 },
+  'GET /v1/agents/{id}/children': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
   'POST /v1/transfers': { none: 401, bad: 401, forged: 401, self: 201, other: 201, operator: 403 },
   'POST /v1/bids': { none: 401, bad: 401, forged: 401, self: 201, other: 201, operator: 403 },
   'GET /v1/bids': { none: 401, bad: 401, forged: 401, self: 200, other: 403, operator: 200 },
@@ -91,6 +93,7 @@ const BODY: Record<
 > = {
   'POST /v1/agents': (_w, _ids, n) => ({ name: `m${n}`, initial_balance: 1 }),
   'PUT /v1/agents/{id}/state': () => ({ state: 'active' }),
+  'POST /v1/agents/{id}/children': (_w, _ids, n) => ({ name: `kid${n}`, initial_balance: 0 }),
   'POST /v1/transfers': (who, ids) => ({ to_agent_id: who === 'self' ? ids.other : ids.target, amount: 0.01 }),
   'POST /v1/bids': () => ({ bundle: { memory: 1 }, duration_seconds: 10, amount: 1 }),
   'POST /v1/allocations/{id}/usage': () => ({ tokens: 1 }),

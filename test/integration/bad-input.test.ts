@@ -74,6 +74,11 @@ const ROUTES: Record<string, Route> = {
     path: (ids) => `/v1/agents/${ids.self}/state`,
     valid: () => ({ state: 'dormant' }),
   },
+  'POST /v1/agents/{id}/children': {
+    method: 'POST',
+    path: (ids) => `/v1/agents/${ids.self}/children`,
+    valid: () => ({ name: 'fuzz-kid', initial_balance: 1, metadata: { role: 'fuzz' } }),
+  },
   'POST /v1/allocations/{id}/usage': {
     method: 'POST',
     path: (ids) => `/v1/allocations/${ids.allocation}/usage`,

@@ -34,6 +34,14 @@ export interface AgentItem {
   key_hash: string;
   parent_id: string | null;
   created_at: string;
+  /** Lineage (spawned agents; items without it are roots: see `lineageOf` in core/spawning.ts). */
+  ancestors?: string[];
+  generation?: number;
+  children_count?: number;
+  /** A spawned agent's metadata, as the JSON text its parent gave. */
+  metadata?: string;
+  /** A spawned agent's funding (µcr), kept to tell a retried spawn from another one. */
+  initial_balance?: number;
 }
 
 export interface AgentProfile extends Omit<AgentItem, 'key_hash'> {

@@ -192,6 +192,18 @@ export const listings = {
       },
     );
   },
+  /** `GET /v1/agents/{id}/children`: an agent's children (GSI2, by creation time). */
+  children(caller: string, parentId: string) {
+    return listing(
+      { caller, listing: 'children', filters: { parent: parentId } },
+      {
+        attributes: ['PK', 'SK', 'GSI2PK', 'GSI2SK'],
+        partition: { GSI2PK: keys.childrenPartition(parentId) },
+        // The index key is `<created ms>#<child id>` of the item `AGENT#<child id>` / `AGENT`.
+        valid: (p) => p.GSI2SK.indexOf('#') === 15 && sameKey(p, keys.agent(p.GSI2SK.slice(16))),
+      },
+    );
+  },
   /** `GET /v1/dead-letters`: of one target (base table), or of all (GSI1, newest first). */
   deadLetters(caller: string, target: string | undefined) {
     const scope = { caller, listing: 'dead-letters', filters: { target } };
