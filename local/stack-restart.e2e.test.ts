@@ -34,7 +34,9 @@ function cli(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   // As in a user's shell: no operator key, and no table or endpoint of the test run's own.
   for (const name of ['SYNTROPISM_OPERATOR_KEY', 'DYNAMODB_ENDPOINT', 'TABLE_NAME']) delete full[name];
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete full[k];
-  const child = spawn(process.execPath, [SHIM, ...args], { cwd, env: full, detached: true });
+  // These stacks are about their data and processes: no simulated population writes beside them.
+  const quiet = args[0] === 'start' ? [...args, '--no-agents', '--no-human'] : args;
+  const child = spawn(process.execPath, [SHIM, ...quiet], { cwd, env: full, detached: true });
   let out = '';
   let err = '';
   child.stdout?.on('data', (c: Buffer) => {

@@ -105,22 +105,29 @@ export class PopulationAgent {
     const { actions, state } = decide(this.state, obs, this.rng);
     this.state = state;
     const children: SpawnedChild[] = [];
-    for (const action of actions) {
+    // The bid first: it must land in the round still open; the rest may take longer.
+    const ordered = [...actions.filter((a) => a.kind === 'bid'), ...actions.filter((a) => a.kind !== 'bid')];
+    for (const action of ordered) {
       const child = await this.act(action, market.view.round);
       if (child) children.push(child);
     }
     return children;
   }
 
+  /** Its reads are independent, so they go out at once: a round is short. */
   private async observe(market: MarketSnapshot): Promise<Observation | undefined> {
-    const profile = await this.client.get<{ balance: number; state: string }>(`/v1/agents/${this.agentId}`);
-    if (profile.status !== 200) return undefined;
+    const mayHold = this.holds || this.pending.size > 0;
+    const waits = this.state.memory.waiting.length > 0 || this.submitted.length > 0;
+    const [profile, bids, held, rewards] = await Promise.all([
+      this.client.get<{ balance: number; state: string }>(`/v1/agents/${this.agentId}`),
+      this.recentBids(),
+      mayHold ? this.activeAllocations() : Promise.resolve([]),
+      waits ? this.recentRewards() : Promise.resolve([]),
+    ]);
+    // Allocations won in the round just cleared may not have been listed yet; the next look has them.
+    this.holds = held.length > 0 || bids.settled.some((b) => b.status === 'won');
     // A dormant agent has nothing to bid with; a reward or a payment wakes it.
-    if (profile.body.state === 'dormant') return undefined;
-    const { settled, open } = await this.recentBids();
-    const allocations = this.holds || settled.some((b) => b.status === 'won') ? await this.activeAllocations() : [];
-    this.holds = allocations.length > 0;
-    const rewards = this.state.memory.waiting.length > 0 || this.submitted.length > 0 ? await this.recentRewards() : [];
+    if (profile.status !== 200 || profile.body.state === 'dormant') return undefined;
     const submitted = this.submitted;
     this.submitted = [];
     return {
@@ -128,9 +135,9 @@ export class PopulationAgent {
       market: market.view,
       clearing_prices: market.clearing_prices,
       balance: parseCredits(profile.body.balance),
-      open_bids: open,
-      settled,
-      allocations,
+      open_bids: bids.open,
+      settled: bids.settled,
+      allocations: held,
       rewards,
       submitted,
     };
