@@ -67,16 +67,42 @@ async function startEventPipeline(ctx: StackContext, stores: MarketStores): Prom
   return { stop: () => pipeline.stop() };
 }
 
-/** Clears each round just after its window closes, one round at a time. */
+/**
+ * Clears each round just after its window closes, one round at a time. The status lines are
+ * written on a chain of their own: waiting for a round's price update and scanning the table for
+ * the audit take longer as the table grows, and must never hold back the next clearing (bids
+ * left pending hold their agents' open-bid slots, and the market stalls).
+ */
 export function startClearingTimer(stores: MarketStores, log: (line: string) => void): RunningService {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
+  let reporting: Promise<void> = Promise.resolve();
+  // Rounds cleared while a report runs wait here and are reported together, with one audit.
+  let queued: ClearedRound[] = [];
+  let busy = false;
+  const enqueue = (rounds: ClearedRound[]) => {
+    queued.push(...rounds);
+    if (busy) return;
+    busy = true;
+    reporting = (async () => {
+      while (queued.length > 0) {
+        const batch = queued;
+        queued = [];
+        await report(stores, batch, log);
+      }
+      busy = false;
+    })();
+  };
   let stopped = false;
   const schedule = () => {
     if (stopped) return;
     const wait = stores.roundMs - (Date.now() % stores.roundMs) + CLEARING_DELAY_MS;
     timer = setTimeout(() => {
-      running = clearAndReport(stores, log).finally(schedule);
+      running = clearDue(stores, log)
+        .then((rounds) => {
+          if (rounds.length > 0) enqueue(rounds);
+        })
+        .finally(schedule);
     }, wait);
   };
   schedule();
@@ -85,8 +111,20 @@ export function startClearingTimer(stores: MarketStores, log: (line: string) => 
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
+      await reporting;
     },
   };
+}
+
+type ClearedRound = Awaited<ReturnType<MarketStores['clearing']['clearDue']>>[number];
+
+async function clearDue(stores: MarketStores, log: (line: string) => void): Promise<ClearedRound[]> {
+  try {
+    return (await stores.clearing.clearDue()).filter((r) => r.bids > 0);
+  } catch (error) {
+    log(`clearing failed: ${error instanceof Error ? error.message : String(error)}`);
+    return [];
+  }
 }
 
 /**
@@ -94,9 +132,8 @@ export function startClearingTimer(stores: MarketStores, log: (line: string) => 
  * at once): its bids and outcome, the prices its own price update set, and the economy's
  * running totals, labelled as such, with the audit's verdict.
  */
-async function clearAndReport(stores: MarketStores, log: (line: string) => void): Promise<void> {
+async function report(stores: MarketStores, active: ClearedRound[], log: (line: string) => void): Promise<void> {
   try {
-    const active = (await stores.clearing.clearDue()).filter((r) => r.bids > 0);
     for (const [i, round] of active.entries()) {
       const prices = await pricesAfter(stores, round.round);
       const totals = i === active.length - 1 ? `; ${await totalsLine(stores)}` : '';
@@ -106,7 +143,7 @@ async function clearAndReport(stores: MarketStores, log: (line: string) => void)
       );
     }
   } catch (error) {
-    log(`clearing failed: ${error instanceof Error ? error.message : String(error)}`);
+    log(`status line failed: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 

@@ -37,6 +37,15 @@ describe('module boundaries', () => {
     expect(offenders).toEqual([]);
   });
 
+  it('the built-in strategies (shared/agents) are pure: they import only the core', () => {
+    const offenders = files(join(root, 'shared/agents')).flatMap((file) =>
+      imports(file)
+        .filter((spec) => !spec.startsWith('../core/') && !spec.startsWith('./'))
+        .map((spec) => `${relative(root, file)} imports ${spec}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
   it('only the gateway functions reach the tokenizer (its ranks are megabytes of every bundle)', () => {
     const reaching = [...files(join(root, 'shared')), ...files(join(root, 'functions'))]
       .filter((file) => imports(file).some((spec) => /(^|\/)(compose|tokenizer)(\.ts)?$/.test(spec)))

@@ -25,12 +25,35 @@ export interface CallOptions {
   headers?: Record<string, string>;
 }
 
+/** No call of a simulated agent waits longer than this for its answer. */
+const CALL_TIMEOUT_MS = 15_000;
+
 export class ApiClient {
   constructor(
     private readonly apiUrl: string,
     private readonly key: string,
     private readonly signal: AbortSignal,
   ) {}
+
+  /**
+   * One controller per call, aborted with the population's signal or after the timeout. fetch
+   * keeps its listener on a signal until the request is garbage collected, so handing every call
+   * the population's one long-lived signal would pile listeners up on it.
+   */
+  private controller(): { signal: AbortSignal; done(): void } {
+    const own = new AbortController();
+    const abort = () => own.abort();
+    if (this.signal.aborted) own.abort();
+    this.signal.addEventListener('abort', abort, { once: true });
+    const timer = setTimeout(abort, CALL_TIMEOUT_MS);
+    return {
+      signal: own.signal,
+      done: () => {
+        clearTimeout(timer);
+        this.signal.removeEventListener('abort', abort);
+      },
+    };
+  }
 
   get<T = unknown>(path: string): Promise<ApiAnswer<T>> {
     return this.call<T>('GET', path, undefined, {});
@@ -44,13 +67,20 @@ export class ApiClient {
     const headers: Record<string, string> = { authorization: `Bearer ${this.key}`, ...options.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (options.idempotencyKey !== undefined) headers['idempotency-key'] = options.idempotencyKey;
-    const res = await fetch(new URL(path, this.apiUrl), {
-      method,
-      headers,
-      signal: this.signal,
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
+    const call = this.controller();
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(new URL(path, this.apiUrl), {
+        method,
+        headers,
+        signal: call.signal,
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      });
+      text = await res.text();
+    } finally {
+      call.done();
+    }
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;

@@ -10,6 +10,7 @@
  * then whatever is still in flight is aborted; no timer is left behind.
  */
 
+import { setMaxListeners } from 'node:events';
 import { economyOf } from '#shared/adapters/services';
 import type { Pace } from '#shared/agents/human';
 import {
@@ -95,6 +96,8 @@ class Population implements RunningPopulation {
     private readonly ctx: StackContext,
     private readonly options: PopulationOptions,
   ) {
+    // Every call in flight listens to the one signal (each removes its listener when done).
+    setMaxListeners(10_000, this.abort.signal);
     this.operator = new ApiClient(ctx.apiUrl, ctx.operatorKey, this.abort.signal);
     this.economy = economyOf(ctx.config);
   }

@@ -17,8 +17,8 @@
  * own price: that is what keeps the tâtonnement from sliding to a floor or a ceiling. Budgets
  * bind when an agent is poor; the human's rewards feed them (docs/attention.md).
  *
- * - `conservative`: the reference cost plus 0–5%, only when it holds nothing.
- * - `aggressive`: its whole value (within budget), every round.
+ * - `conservative`: the reference cost plus 0–5%.
+ * - `aggressive`: its whole value (within budget).
  * - `adaptive`: learns from clearing prices (a moving average of clearing ÷ posted price per
  *   resource) and from its own wins (a markup raised after a loss, lowered after a win).
  * - `zero_intelligence`: a uniform amount between the floor cost and its value, blind to prices.
@@ -391,13 +391,17 @@ interface Priced {
   worth: number;
 }
 
-/** Whether the strategy bids this round at all (before pricing). */
+/**
+ * Whether the strategy bids this round at all (before pricing). Demand has to be there every
+ * round: a round with no bids moves a price down by the whole step, while a round at capacity
+ * moves it up by much less, so agents that sat out while they hold an allocation would drag
+ * every price to its floor. Only the provider, which wants one steady host, waits for its
+ * allocation to end.
+ */
 function wantsToBid(state: AgentState, obs: Observation): boolean {
   if (obs.open_bids >= MAX_OPEN_BIDS) return false;
-  const holds = obs.allocations.some((a) => a.ends_at > obs.now + obs.market.round_seconds * 1000);
-  // Greedy strategies bid every round; the others while they hold nothing beyond this round.
-  const greedy = state.strategy === 'aggressive' || state.strategy === 'zero_intelligence';
-  return greedy || state.strategy === 'prompt_writer' || !holds;
+  if (state.strategy !== 'provider') return true;
+  return !obs.allocations.some((a) => a.ends_at > obs.now + obs.market.round_seconds * 1000);
 }
 
 function bidAction(state: AgentState, obs: Observation, rng: Random): Action | undefined {
