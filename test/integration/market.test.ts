@@ -13,6 +13,7 @@ import type { ServiceOverrides, Services } from '#shared/adapters/services';
 import type { Envelope } from '#shared/core/events';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { seededRandom, ulidGenerator } from '#shared/core/ports';
+import { shownPrice } from '#shared/core/pricing';
 import { roundStartMs } from '#shared/core/rounds';
 import { type ApiHarness, useApi } from '../harness/api.ts';
 import { testServices } from '../harness/context.ts';
@@ -147,10 +148,14 @@ describe('bids and clearing', () => {
     expect(ofLoser).toEqual(['bid_placed', 'credits_transferred', 'credits_transferred', 'bid_rejected']);
 
     const market = await api.call('GET', '/v1/market', { key: rich.key });
-    expect(market.body.resources.cpu.price).toBe(cpu?.data.new_price);
+    // Shown to 12 significant digits (shownPrice); the event carries the price as stored.
+    expect(market.body.resources.cpu.price).toBe(shownPrice(cpu?.data.new_price as number));
     expect(market.body.resources.cpu.utilization).toBeCloseTo(0.8, 6);
     const history = await api.call('GET', '/v1/market/history?resource=cpu', { key: rich.key });
-    expect(history.body.prices[0]).toMatchObject({ round: win.body.round, price: cpu?.data.new_price });
+    expect(history.body.prices[0]).toMatchObject({
+      round: win.body.round,
+      price: shownPrice(cpu?.data.new_price as number),
+    });
     const round = await api.call('GET', `/v1/rounds/${win.body.round}`, { key: rich.key });
     expect(round.body).toMatchObject({ state: 'cleared', bid_count: 2 });
     await api.expectAuditClean();
