@@ -10,14 +10,17 @@ import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import { dynamoClients } from '#shared/adapters/dynamodb/client';
+import { DEFAULT_STREAM } from '#shared/adapters/nats/stream';
 import { createServices } from '#shared/adapters/services';
 import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
+import { EVENT_TYPES } from '#shared/core/events';
 import { formatCredits } from '#shared/core/money';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
 import { createTable } from './create-table.ts';
 import { assertJava, startDynamoDbLocal } from './dynamodb-local.ts';
 import { credentialsFromEnv, type EnvRecord, generateOperatorKey, localConfig } from './env.ts';
+import { type FollowOptions, followEvents } from './events-follow.ts';
 import { ApiRefusal } from './exec/api.ts';
 import { type ExecOptions, runExec } from './exec/runner.ts';
 import { httpFunctions } from './http-functions.ts';
@@ -35,7 +38,7 @@ import {
   startBackgroundServices as startServicesInOrder,
 } from './stack.ts';
 import { dataRootOf, keptOperatorKey, localAuditTarget, natsStoreOf, noLocalData } from './stack-data.ts';
-import { acquireStackLock, type StackLock, type StackServer, startWatchdog } from './stack-lock.ts';
+import { acquireStackLock, runningStack, type StackLock, type StackServer, startWatchdog } from './stack-lock.ts';
 
 /** Printed once everything listens; scripts and tests wait for it. */
 export const READY_PREFIX = 'ready:';
@@ -49,6 +52,10 @@ export class UsageError extends Error {
 export class CommandFailed extends Error {
   override readonly name = 'CommandFailed';
 }
+
+/** This package's version, as `--version` prints it. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 const USAGE = `Usage:
   syntropism start [options]   run the local stack (API on http://localhost:3000)
@@ -69,7 +76,16 @@ const USAGE = `Usage:
                                agent's key; see docs/execution-runner.md)
     --allocation ID   the allocation (one of the agent's, active now)
     --api URL         the API (default: SYNTROPISM_API_URL or http://localhost:3000)
-    --grace D         between SIGTERM and SIGKILL at the end, e.g. 5s (default 5s)`;
+    --grace D         between SIGTERM and SIGKILL at the end, e.g. 5s (default 5s)
+  syntropism events --follow [options]
+                               print events from NATS as they come, one line each (Ctrl-C stops)
+    --type T          only events of this type, e.g. bid_placed
+    --agent ID        only events about this agent
+    --scenario ID     only events of this scenario
+    --all             from the start of the stream, not from now
+    --nats URL        NATS (default: NATS_URL, else the local stack's own)
+    --stream NAME     JetStream stream (default SYNTROPISM)
+  syntropism --version         print the version`;
 
 // ---------------------------------------------------------------------------------------------
 // Command-line parsing
@@ -550,6 +566,59 @@ function describeAwsError(error: unknown): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// events
+
+export function parseEventsArgs(args: string[], env: EnvRecord): FollowOptions {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: {
+      follow: { type: 'boolean' },
+      type: { type: 'string' },
+      agent: { type: 'string' },
+      scenario: { type: 'string' },
+      all: { type: 'boolean' },
+      nats: { type: 'string' },
+      stream: { type: 'string' },
+    },
+  });
+  if (!values.follow) throw new UsageError('events needs --follow (the stored log is GET /v1/events)');
+  if (values.type !== undefined && !Object.hasOwn(EVENT_TYPES, values.type)) {
+    throw new UsageError(`unknown event type "${values.type}"`);
+  }
+  const natsUrl = values.nats ?? env.NATS_URL ?? runningStack(resolve('.syntropism'))?.nats_url;
+  if (!natsUrl)
+    throw new CommandFailed('no NATS to follow: pass --nats URL or set NATS_URL (no local stack runs here)');
+  return {
+    natsUrl,
+    stream: values.stream ?? DEFAULT_STREAM.name,
+    all: values.all ?? false,
+    ...(values.type !== undefined && { type: values.type }),
+    ...(values.agent !== undefined && { agent: values.agent }),
+    ...(values.scenario !== undefined && { scenario: values.scenario }),
+  };
+}
+
+async function events(options: FollowOptions): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await followEvents(options, out, stop.signal);
+    return 0;
+  } catch (error) {
+    if (stop.signal.aborted) return 0;
+    throw new CommandFailed(
+      `events from ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Entry point
 
 /** Runs one command; resolves with the process exit code. */
@@ -566,6 +635,10 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
     out(USAGE);
     return 0;
   }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    out(`syntropism ${VERSION}`);
+    return 0;
+  }
   // What follows `--` is the command `exec` runs, whose own flags are not ours.
   const ours = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (ours.includes('--help') || ours.includes('-h')) {
@@ -575,6 +648,7 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
   if (command === 'start') return start(parseStartArgs(rest, env), env);
   if (command === 'audit') return audit(parseAuditArgs(rest, env), env);
   if (command === 'exec') return exec(parseExecArgs(rest, env));
+  if (command === 'events') return events(parseEventsArgs(rest, env));
   throw new UsageError(`unknown command "${command}"`);
 }
 
