@@ -25,6 +25,7 @@ import { ApiRefusal } from './exec/api.ts';
 import { type ExecOptions, runExec } from './exec/runner.ts';
 import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
+import { type InvokeOptions, InvokeUsageError, invoke, parseInvokeArgs } from './invoke.ts';
 import { releaseDeadLeases } from './leases.ts';
 import { marketServices } from './market-services.ts';
 import { connectNats, spawnNats } from './nats.ts';
@@ -85,6 +86,9 @@ const USAGE = `Usage:
     --all             from the start of the stream, not from now
     --nats URL        NATS (default: NATS_URL, else the local stack's own)
     --stream NAME     JetStream stream (default SYNTROPISM)
+  syntropism invoke FUNCTION EVENT.json [--endpoint URL] [--table NAME]
+                               run one function's handler on an event (events/ has one per
+                               function) against the local stack's table: sam local invoke's twin
   syntropism --version         print the version`;
 
 // ---------------------------------------------------------------------------------------------
@@ -619,6 +623,33 @@ async function events(options: FollowOptions): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// invoke
+
+/** One function's handler on an event file, against the running local stack's table by default. */
+async function invokeCommand(args: string[], env: EnvRecord): Promise<number> {
+  const running = runningStack(resolve('.syntropism'));
+  const stack = running?.dynamo_endpoint
+    ? { DYNAMODB_ENDPOINT: running.dynamo_endpoint, ...(running.table && { TABLE_NAME: running.table }) }
+    : {};
+  let options: InvokeOptions;
+  try {
+    options = parseInvokeArgs(args, { ...stack, ...env });
+  } catch (error) {
+    if (error instanceof InvokeUsageError) throw new UsageError(error.message.split('\n')[0] ?? error.message);
+    throw error;
+  }
+  try {
+    out(JSON.stringify(await invoke(options), null, 2));
+    return 0;
+  } catch (error) {
+    if (error instanceof InvokeUsageError) throw new CommandFailed(error.message);
+    throw new CommandFailed(
+      `invocation of ${options.fn} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Entry point
 
 /** Runs one command; resolves with the process exit code. */
@@ -649,6 +680,7 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
   if (command === 'audit') return audit(parseAuditArgs(rest, env), env);
   if (command === 'exec') return exec(parseExecArgs(rest, env));
   if (command === 'events') return events(parseEventsArgs(rest, env));
+  if (command === 'invoke') return invokeCommand(rest, env);
   throw new UsageError(`unknown command "${command}"`);
 }
 
