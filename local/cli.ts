@@ -4,7 +4,7 @@
  * the ledger audit of a table, local or on AWS, and the execution runner (local/exec/).
  * Missing prerequisites end in one line on stderr, never a stack trace.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
@@ -38,8 +38,16 @@ import {
   type StartOptions,
   startBackgroundServices as startServicesInOrder,
 } from './stack.ts';
-import { dataRootOf, keptOperatorKey, localAuditTarget, natsStoreOf, noLocalData } from './stack-data.ts';
+import {
+  dataRootOf,
+  keptOperatorKey,
+  localAuditTarget,
+  natsStoreOf,
+  noLocalData,
+  OPERATOR_KEY_FILE,
+} from './stack-data.ts';
 import { acquireStackLock, runningStack, type StackLock, type StackServer, startWatchdog } from './stack-lock.ts';
+import { readTop, renderTop } from './top.ts';
 
 /** Printed once everything listens; scripts and tests wait for it. */
 export const READY_PREFIX = 'ready:';
@@ -89,6 +97,9 @@ const USAGE = `Usage:
   syntropism invoke FUNCTION EVENT.json [--endpoint URL] [--table NAME]
                                run one function's handler on an event (events/ has one per
                                function) against the local stack's table: sam local invoke's twin
+  syntropism top [--api URL] [--key KEY] [--once]
+                               a live view of rounds, prices and the money supply (the local
+                               stack's API and operator key by default)
   syntropism --version         print the version`;
 
 // ---------------------------------------------------------------------------------------------
@@ -623,6 +634,52 @@ async function events(options: FollowOptions): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// top
+
+export interface TopOptions {
+  api: string;
+  key: string;
+  once: boolean;
+}
+
+/** The API and operator key: flags, else the environment, else the running local stack's. */
+export function parseTopArgs(args: string[], env: EnvRecord): TopOptions {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: { api: { type: 'string' }, key: { type: 'string' }, once: { type: 'boolean' } },
+  });
+  const root = resolve('.syntropism');
+  const api = values.api ?? env.SYNTROPISM_API_URL ?? runningStack(root)?.api_url;
+  if (!api) throw new CommandFailed('no API to watch: pass --api URL (no local stack runs here)');
+  const keyFile = join(root, OPERATOR_KEY_FILE);
+  const key =
+    values.key ?? env.SYNTROPISM_OPERATOR_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : '');
+  if (!key) throw new CommandFailed('no operator key: pass --key or set SYNTROPISM_OPERATOR_KEY');
+  return { api, key, once: values.once ?? false };
+}
+
+async function top(options: TopOptions): Promise<number> {
+  const draw = async () => {
+    const { market, economy, last } = await readTop(options.api, options.key);
+    return renderTop(market, last, economy, Date.now()).join('\n');
+  };
+  try {
+    if (options.once || !process.stdout.isTTY) {
+      out(await draw());
+      return 0;
+    }
+    for (;;) {
+      // Home and clear, then the screen: a redraw without scrolling.
+      process.stdout.write(`\x1b[H\x1b[2J${await draw()}\n(Ctrl-C to stop)\n`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  } catch (error) {
+    throw new CommandFailed(`top of ${options.api}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // invoke
 
 /** One function's handler on an event file, against the running local stack's table by default. */
@@ -681,6 +738,7 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
   if (command === 'exec') return exec(parseExecArgs(rest, env));
   if (command === 'events') return events(parseEventsArgs(rest, env));
   if (command === 'invoke') return invokeCommand(rest, env);
+  if (command === 'top') return top(parseTopArgs(rest, env));
   throw new UsageError(`unknown command "${command}"`);
 }
 
