@@ -31,7 +31,7 @@ describe('defaults', () => {
       blend: 0,
       stable_band: 0.1,
     });
-    expect(ECONOMY_DEFAULTS.clearing.policy).toBe('total');
+    expect(ECONOMY_DEFAULTS.clearing.policy).toBe('best');
     expect(ECONOMY_DEFAULTS.rewards).toMatchObject({ w_i: 10, w_u: 10, w_n: 10 });
     for (const p of Object.values(ECONOMY_DEFAULTS.prices)) {
       expect(p.min_price).toBeGreaterThan(0);

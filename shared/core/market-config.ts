@@ -72,7 +72,7 @@ const weightSchema = z
     message: 'a weight is a multiple of 0.001',
   });
 
-export const CLEARING_POLICIES = ['total', 'density'] as const;
+export const CLEARING_POLICIES = ['total', 'density', 'best'] as const;
 export type ClearingPolicy = (typeof CLEARING_POLICIES)[number];
 
 export const economyConfigSchema = z
@@ -175,8 +175,12 @@ export const economyConfigSchema = z
       .prefault({}),
     clearing: z
       .strictObject({
-        /** Priority order of bids: `total` (highest amount first) or `density` (amount per footprint). */
-        policy: z.enum(CLEARING_POLICIES).default('total'),
+        /**
+         * How winners are chosen: `best` (the best of three greedy orders, improved by bounded
+         * exchanges; see core/clearing-best.ts), `total` (highest amount first) or `density`
+         * (amount per footprint first).
+         */
+        policy: z.enum(CLEARING_POLICIES).default('best'),
       })
       .prefault({}),
     bids: z
