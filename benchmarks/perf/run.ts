@@ -57,8 +57,9 @@ export function writeResult(name: string, result: unknown): string {
   return path;
 }
 
-export function check(name: string, value: number, op: '<=' | '>=', limit: number): BenchCheck {
-  return { name, value, bar: `${op === '<=' ? '≤' : '≥'} ${limit}`, ok: op === '<=' ? value <= limit : value >= limit };
+export function check(name: string, value: number, op: '<=' | '>=' | '<', limit: number): BenchCheck {
+  const ok = op === '<=' ? value <= limit : op === '<' ? value < limit : value >= limit;
+  return { name, value, bar: `${op === '<=' ? '≤' : op === '<' ? '<' : '≥'} ${limit}`, ok };
 }
 
 function environment() {

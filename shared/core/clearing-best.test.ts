@@ -12,12 +12,12 @@ import {
   type ClearingMarket,
   clear,
   clearBook,
+  lazyOrder,
   needTicks,
   OUTCOME,
   priorityOrder,
   supplyTicksOf,
 } from './clearing.ts';
-import { lazyOrder } from './clearing-best.ts';
 import { clearOptimal } from './clearing-optimal.ts';
 import { ECONOMY_DEFAULTS } from './market-config.ts';
 import { unitsOf } from './quantities.ts';
@@ -165,7 +165,9 @@ describe('lazyOrder', () => {
           const keys = Float64Array.from(rows, (r) => r.key + 0);
           const placedAt = Float64Array.from(rows, (r) => r.placed);
           const ids = rows.map((_, i) => `i${String(i).padStart(4, '0')}`);
-          const lazy = [...lazyOrder(keys, { placedAt, ids })].flatMap((c) => [...c]);
+          const lazy = [...lazyOrder(keys, { placedAt, ids, pattern: new Uint8Array(rows.length) })].flatMap((c) => [
+            ...c,
+          ]);
           expect(lazy).toEqual([...priorityOrder(keys, placedAt, ids, rows.length)]);
         },
       ),

@@ -3,148 +3,99 @@
  *
  * 1. Three greedy all-or-nothing passes, each in its own priority order: by amount (`total`),
  *    by amount ÷ footprint (`density`) and by amount ÷ √footprint (Lehmann, O'Callaghan and
- *    Shoham's order, between the two), where the footprint is Σ need_r ÷ capacity_r in ticks.
- *    The pass with the highest revenue is kept (ties: that order of the three).
- * 2. Exchanges, from that allocation, over a pool of the best-placed losers: insert a loser by
- *    removing the winners that stand in its way (cheapest per unit of the room they free
- *    first), or drop a winner; then refill from the pool. A move is kept only when revenue
- *    strictly rises, so the search ends; it is bounded by a fixed number of sweeps over a pool
- *    of fixed size, so its cost does not grow with the round.
+ *    Shoham's order, between the two), where the footprint is Σ rate_r ÷ capacity_r (as under
+ *    `density`).
+ * 2. Exchanges, from each of the three allocations, over a pool of the losers each pass met
+ *    first: insert a loser by removing the winners that stand in its way (cheapest per unit of
+ *    the room they free first), or drop a winner; then refill from the pool. A move is kept
+ *    only when revenue strictly rises, so the search ends; it is bounded by a fixed number of
+ *    sweeps over a pool of fixed size and by `EXCHANGE_MOVES`, so its cost does not grow with
+ *    the round. The richest of the three results is kept (ties: in the order above).
  * 3. A last greedy pass by amount over every bid, so that no losing bundle fits what the
  *    winners left.
  *
- * Each greedy pass stops as soon as nothing can fit any more (`greedyFill`), and the two
- * orders other than `total` are sorted lazily, one bucket of keys at a time, so a pass over a
- * round of 100 000 bids whose supply runs out after a few hundred winners sorts only the top
- * of its order. Everything is deterministic: the same bids in any input order give the same
- * winners.
+ * Each greedy pass stops as soon as nothing can fit any more (`greedyFill`) and reads its order
+ * lazily (`lazyOrder`), so a pass over a round of 100 000 bids whose supply runs out after a
+ * few thousand bids sorts little more than those. Everything is deterministic: the same bids
+ * in any input order give the same winners.
  */
-import { anyFits, greedyFill, OUTCOME, type PreparedRound, priorityOrder } from './clearing.ts';
+import {
+  bucketsOf,
+  type Fill,
+  greedyFill,
+  type KeyBuckets,
+  lazyOrder,
+  livePatterns,
+  OUTCOME,
+  type PreparedRound,
+  startFill,
+} from './clearing.ts';
 
 const R = 4;
-/** Losers each exchange sweep tries to insert (per greedy order they are drawn from). */
+/** Losers each greedy pass hands to the exchange search: the first it met that fit the full supply. */
 export const EXCHANGE_POOL = 32;
 /** Sweeps over the pool and the winners; each keeps only strict improvements. */
 export const EXCHANGE_SWEEPS = 4;
+/** Moves tried per search at most, whatever the round's size. */
+export const EXCHANGE_MOVES = 128;
+/** Winners in a candidate's way picked one at a time before the rest are sorted. */
+const PICKS = 4;
 
 /**
- * Winners under `best`, listed in the `total` priority order (`byAmount`); `density` and
- * `root` are each bid's amount ÷ footprint and amount ÷ √footprint.
+ * Winners under `best`, listed by amount as `total` lists them; `amount`, `density` and `root`
+ * are each bid's amount, amount ÷ footprint and amount ÷ √footprint.
  */
 export function bestWinners(
   round: PreparedRound,
-  byAmount: Uint32Array,
+  amount: Float64Array,
   density: Float64Array,
   root: Float64Array,
 ): number[] {
-  const n = round.size;
-  const passes = [greedyPass(round, [byAmount]), greedyPass(round, lazyOrder(density, round))];
-  passes.push(greedyPass(round, lazyOrder(root, round)));
+  const byAmount = bucketsOf(amount);
+  const passes = [greedyPass(round, amount, byAmount), greedyPass(round, density), greedyPass(round, root)];
   // Every pass's first losers are candidates for every search.
   const pool: number[] = [];
   for (const pass of passes) for (const i of pass.pool) if (!pool.includes(i)) pool.push(i);
-  for (const i of firstLosers(round, byAmount, new Uint8Array(n))) if (!pool.includes(i)) pool.push(i);
   let state = exchange(round, passes[0] as Allocation, pool);
   for (const pass of passes.slice(1)) {
     const next = exchange(round, pass, pool);
     if (next.revenue > state.revenue) state = next;
   }
-  greedyFill(round, byAmount, 0, n, state.left, state.won, state.winners);
-  // Listed by amount, as `total` would list them: a winner's rank is its place in that order.
-  const listed: number[] = [];
-  for (let k = 0; k < n && listed.length < state.winners.length; k++) {
-    const i = byAmount[k] as number;
-    if (state.won[i] === 1) listed.push(i);
+  // Maximal: whatever still fits what the winners left goes in, by amount.
+  state.live = livePatterns(round.least, state.left);
+  if (state.live !== 0) {
+    for (const chunk of lazyOrder(amount, round, state, byAmount)) if (!greedyFill(round, chunk, state)) break;
   }
-  return listed;
+  const { placedAt, ids } = round;
+  return state.winners.sort(
+    (a, b) =>
+      (amount[b] as number) - (amount[a] as number) ||
+      (placedAt[a] as number) - (placedAt[b] as number) ||
+      ((ids[a] as string) < (ids[b] as string) ? -1 : 1),
+  );
 }
 
-interface Allocation {
-  winners: number[];
-  won: Uint8Array;
-  left: Float64Array;
+interface Allocation extends Fill {
   revenue: number;
   /** The first losers the pass met that fit the full supply: exchange candidates. */
   pool: number[];
 }
 
-/** One greedy pass over an order given in chunks; stops when nothing fits any more. */
-function greedyPass(round: PreparedRound, chunks: Iterable<Uint32Array>): Allocation {
-  const won = new Uint8Array(round.size);
-  const left = round.supply.slice();
-  const winners: number[] = [];
+/** One greedy pass by `keys`, read lazily; stops when nothing fits any more. */
+function greedyPass(round: PreparedRound, keys: Float64Array, buckets?: KeyBuckets): Allocation {
+  const fill = startFill(round);
   const pool: number[] = [];
-  for (const chunk of chunks) {
-    const open = greedyFill(round, chunk, 0, chunk.length, left, won, winners);
+  for (const chunk of lazyOrder(keys, round, fill, buckets)) {
+    const open = greedyFill(round, chunk, fill);
     for (let k = 0; k < chunk.length && pool.length < EXCHANGE_POOL; k++) {
       const i = chunk[k] as number;
-      if (won[i] === 0 && round.loss[i] === OUTCOME.outbid) pool.push(i);
+      if (fill.won[i] === 0 && round.loss[i] === OUTCOME.outbid) pool.push(i);
     }
     if (!open) break;
   }
   let revenue = 0;
-  for (const i of winners) revenue += round.amount[i] as number;
-  return { winners, won, left, revenue, pool };
-}
-
-function firstLosers(round: PreparedRound, order: Uint32Array, won: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let k = 0; k < order.length && out.length < EXCHANGE_POOL; k++) {
-    const i = order[k] as number;
-    if (won[i] === 0 && round.loss[i] === OUTCOME.outbid) out.push(i);
-  }
-  return out;
-}
-
-/** Bids a lazy order sorts first; each later chunk is twice as large. */
-const FIRST_CHUNK = 256;
-
-/**
- * Indices by descending key, in chunks, sorted only as far as they are read. One counting
- * pass places the bids in buckets of their keys' top 20 bits (exponent and eight bits of
- * mantissa: within a factor 1 + 1/256), highest first; a chunk is a run of whole buckets,
- * sorted when it is reached with the kernel's order and tie-break (`priorityOrder`).
- * Concatenated, the chunks are `priorityOrder`'s order of all the keys.
- */
-export function* lazyOrder(keys: Float64Array, round: Pick<PreparedRound, 'placedAt' | 'ids'>): Generator<Uint32Array> {
-  const n = keys.length;
-  const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * n);
-  const H = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1 ? 1 : 0;
-  let top = 0;
-  let bottom = 0xfffff;
-  for (let i = 0; i < n; i++) {
-    const b = (words[2 * i + H] as number) >>> 12;
-    if (b > top) top = b;
-    if (b < bottom) bottom = b;
-  }
-  // Bucket 0 holds the largest keys.
-  const start = new Uint32Array(Math.max(0, top - bottom) + 2);
-  for (let i = 0; i < n; i++) (start[top - ((words[2 * i + H] as number) >>> 12) + 1] as number)++;
-  for (let b = 1; b < start.length; b++) (start[b] as number) += start[b - 1] as number;
-  const fill = start.slice();
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[(fill[top - ((words[2 * i + H] as number) >>> 12)] as number)++] = i;
-  let b = 0;
-  let want = FIRST_CHUNK;
-  while (b < start.length - 1) {
-    const from = start[b] as number;
-    while (b < start.length - 1 && (start[b] as number) - from < want) b++;
-    const chunk = idx.subarray(from, start[b] as number);
-    const m = chunk.length;
-    const sub = new Float64Array(m);
-    const placed = new Float64Array(m);
-    const ids: string[] = new Array(m);
-    for (let k = 0; k < m; k++) {
-      const i = chunk[k] as number;
-      sub[k] = keys[i] as number;
-      placed[k] = round.placedAt[i] as number;
-      ids[k] = round.ids[i] as string;
-    }
-    const order = priorityOrder(sub, placed, ids, m);
-    for (let k = 0; k < m; k++) order[k] = chunk[order[k] as number] as number;
-    yield order;
-    want *= 2;
-  }
+  for (const i of fill.winners) revenue += round.amount[i] as number;
+  return { ...fill, revenue, pool };
 }
 
 /**
@@ -153,14 +104,15 @@ export function* lazyOrder(keys: Float64Array, round: Pick<PreparedRound, 'place
  */
 function exchange(round: PreparedRound, start: Allocation, pool: readonly number[]): Allocation {
   const state: Allocation = { ...start, winners: [...start.winners], won: start.won.slice(), left: start.left.slice() };
-  for (let sweep = 0; sweep < EXCHANGE_SWEEPS; sweep++) {
+  let moves = 0;
+  for (let sweep = 0; sweep < EXCHANGE_SWEEPS && moves < EXCHANGE_MOVES; sweep++) {
     let improved = false;
     for (const c of pool) {
-      if (state.won[c] === 1) continue;
+      if (state.won[c] === 1 || moves++ >= EXCHANGE_MOVES) continue;
       improved = attempt(state, () => insert(round, state, c, pool)) || improved;
     }
     for (const w of [...state.winners]) {
-      if (state.won[w] === 0) continue;
+      if (state.won[w] === 0 || moves++ >= EXCHANGE_MOVES) continue;
       improved =
         attempt(state, () => {
           remove(round, state, [w]);
@@ -187,31 +139,47 @@ function attempt(state: Allocation, move: () => void): boolean {
   return false;
 }
 
-/** Loser `c` in: the winners in its way out (cheapest per room freed first), then a refill. */
+/**
+ * Loser `c` in: the winners in its way out, cheapest per unit of the room they free first,
+ * then a refill from the pool. The first few are picked one at a time (usually enough); a
+ * large bundle that needs more sorts the rest once.
+ */
 function insert(round: PreparedRound, state: Allocation, c: number, pool: readonly number[]): void {
   const { ticks, amount } = round;
-  const deficit = new Float64Array(R);
-  for (let k = 0; k < R; k++) deficit[k] = Math.max(0, (ticks[c * R + k] as number) - (state.left[k] as number));
-  const freed = (w: number) => {
-    let share = 0;
+  const left = state.left.slice();
+  const deficit = [0, 0, 0, 0];
+  for (let k = 0; k < R; k++) deficit[k] = Math.max(0, (ticks[c * R + k] as number) - (left[k] as number));
+  // Cost of each winner in the way: its amount per unit of the deficit it frees.
+  const inWay: number[] = [];
+  const cost: number[] = [];
+  for (const w of state.winners) {
+    let room = 0;
     for (let k = 0; k < R; k++) {
       const d = deficit[k] as number;
-      if (d > 0) share += Math.min(ticks[w * R + k] as number, d) / d;
+      if (d > 0) room += Math.min(ticks[w * R + k] as number, d) / d;
     }
-    return share;
-  };
-  const inWay = state.winners
-    .map((w) => ({ w, room: freed(w) }))
-    .filter((x) => x.room > 0)
-    .sort((a, b) => (amount[a.w] as number) / a.room - (amount[b.w] as number) / b.room || a.w - b.w);
+    if (room > 0) {
+      inWay.push(w);
+      cost.push((amount[w] as number) / room);
+    }
+  }
+  const ranked = inWay.map((_, j) => j);
+  const byCost = (x: number, y: number) => (cost[x] as number) - (cost[y] as number) || x - y;
   const out: number[] = [];
-  const left = state.left.slice();
-  for (const { w } of inWay) {
-    if (fits(ticks, c, left)) break;
+  for (let taken = 0; !fits(ticks, c, left); taken++) {
+    if (taken === ranked.length) return;
+    if (taken === PICKS) ranked.splice(taken, ranked.length - taken, ...ranked.slice(taken).sort(byCost));
+    if (taken < PICKS) {
+      // Selection: the cheapest of those not taken yet, to position `taken`.
+      let best = taken;
+      for (let j = taken + 1; j < ranked.length; j++)
+        if (byCost(ranked[j] as number, ranked[best] as number) < 0) best = j;
+      [ranked[taken], ranked[best]] = [ranked[best] as number, ranked[taken] as number];
+    }
+    const w = inWay[ranked[taken] as number] as number;
     out.push(w);
     for (let k = 0; k < R; k++) (left[k] as number) += ticks[w * R + k] as number;
   }
-  if (!fits(ticks, c, left)) return;
   remove(round, state, out);
   take(round, state, c);
   refill(round, state, pool, -1);
@@ -232,7 +200,6 @@ function refill(round: PreparedRound, state: Allocation, candidates: readonly nu
   for (const i of candidates) {
     if (i === skip || state.won[i] === 1 || !fits(round.ticks, i, state.left)) continue;
     take(round, state, i);
-    if (!anyFits(round.least, state.left)) break;
   }
 }
 

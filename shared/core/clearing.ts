@@ -24,7 +24,7 @@
  * Scale: the hot loop works on typed arrays (a `BidBook`), never on per-bid objects. The
  * priority order is a stable LSD radix sort of the float64 keys' bit patterns (non-negative
  * doubles order like their bits) followed by a comparator sort of each run of equal keys only.
- * A greedy pass stops as soon as no bid of the round can fit what is left (`anyFits`): in an
+ * A greedy pass stops as soon as no bid of the round can fit what is left (`livePatterns`): in an
  * oversubscribed round that is after the first few hundred bids, and every later bid keeps the
  * loss computed for it in the first pass. Profiling showed the pass over all bids in priority
  * order, a random access per bid, costing more than the sort itself.
@@ -204,6 +204,43 @@ export class BidBook {
   }
 }
 
+/** What the kernel reads of a bid as clearing reads it from the round (its membership item). */
+export interface RoundBidInput {
+  bid_id: string;
+  amount: number;
+  placed_at_ms: number;
+  duration_seconds: number;
+  rates: Partial<PerResource>;
+}
+
+/**
+ * The book of a round's bids as clearing reads them, row k holding `bids[k]`: straight from
+ * the items read, with no intermediate bid objects.
+ */
+export function bookOfRound(bids: readonly RoundBidInput[]): BidBook {
+  const n = bids.length;
+  const book = new BidBook(n);
+  const { amount, placedAt, duration, rates } = book;
+  const ids: string[] = new Array(n);
+  // Plain column writes, no call per bid: this loop is most of clearing's time outside the kernel.
+  for (let i = 0; i < n; i++) {
+    const b = bids[i] as RoundBidInput;
+    const r = b.rates;
+    ids[i] = b.bid_id;
+    amount[i] = b.amount;
+    placedAt[i] = b.placed_at_ms;
+    duration[i] = b.duration_seconds;
+    const o = i * R;
+    rates[o] = r.cpu ?? 0;
+    rates[o + 1] = r.memory ?? 0;
+    rates[o + 2] = r.tokens ?? 0;
+    rates[o + 3] = r.attention ?? 0;
+  }
+  book.ids = ids;
+  book.size = n;
+  return book;
+}
+
 /** Round statistics, shared by both forms of the decision. */
 export interface ClearingStats {
   policy: ClearingPolicy;
@@ -237,8 +274,14 @@ export interface ClearingStats {
 export interface BookDecision extends ClearingStats {
   /** `OUTCOME` code of each bid, by index in the book. */
   outcome: Uint8Array;
-  /** Bid indices in priority order. */
-  order: Uint32Array;
+  /** Indices of the winners, in priority order (under `best`: by amount, as `total` lists them). */
+  winners: Uint32Array;
+  /**
+   * Every bid index in priority order (under `best`: by amount). Sorted on first read, from the
+   * book's placement times and ids: read it before the book is reset or refilled. Clearing
+   * itself never needs it: its greedy passes read the order lazily, only as far as they go.
+   */
+  readonly order: Uint32Array;
   /** Rate of each bid in ticks (`ticks[i × 4 + k]`), as admitted. */
   ticks: Float64Array;
   /** How each resource counts in ticks. */
@@ -397,6 +440,8 @@ export interface PreparedRound {
    * left, no bid of the round can fit any more: a greedy pass stops there.
    */
   least: Float64Array;
+  /** Usage pattern of each bid (bit k: it asks for `RESOURCES[k]`). */
+  pattern: Uint8Array;
   /** Σ ticks of all bids per resource (the demand prices react to). */
   requested: number[];
   /** Bids that do not fit resource k's full supply. */
@@ -429,6 +474,7 @@ function prepare(
   const byRoot = new Float64Array(best ? n : 0);
   const loss = new Uint8Array(n);
   const least = new Float64Array(16 * R).fill(Number.POSITIVE_INFINITY);
+  const pattern = new Uint8Array(n);
   const requested = [0, 0, 0, 0];
   const insufficient = [0, 0, 0, 0];
   for (let i = 0; i < n; i++) {
@@ -469,6 +515,8 @@ function prepare(
     (requested[1] as number) += t1;
     (requested[2] as number) += t2;
     (requested[3] as number) += t3;
+    const p = (t0 > 0 ? 1 : 0) | (t1 > 0 ? 2 : 0) | (t2 > 0 ? 4 : 0) | (t3 > 0 ? 8 : 0);
+    pattern[i] = p;
     if (t0 > s0 || t1 > s1 || t2 > s2 || t3 > s3) {
       loss[i] = OUTCOME.insufficient_supply;
       if (t0 > s0) (insufficient[0] as number)++;
@@ -477,7 +525,7 @@ function prepare(
       if (t3 > s3) (insufficient[3] as number)++;
     } else {
       loss[i] = OUTCOME.outbid;
-      const at = ((t0 > 0 ? 1 : 0) | (t1 > 0 ? 2 : 0) | (t2 > 0 ? 4 : 0) | (t3 > 0 ? 8 : 0)) * R;
+      const at = p * R;
       if (t0 < (least[at] as number)) least[at] = t0;
       if (t1 < (least[at + 1] as number)) least[at + 1] = t1;
       if (t2 < (least[at + 2] as number)) least[at + 2] = t2;
@@ -501,14 +549,19 @@ function prepare(
     capacity: capacityTicks,
     loss,
     least,
+    pattern,
     requested,
     insufficient,
   };
   return { round, keys, density: byDensity, root: byRoot };
 }
 
-/** Whether some bid of the round that fits its full supply could still fit `left`. */
-export function anyFits(least: Float64Array, left: Float64Array): boolean {
+/**
+ * The usage patterns some bid of which could still fit `left` (bit p: pattern p): 0 when no bid
+ * of the round can fit any more.
+ */
+export function livePatterns(least: Float64Array, left: Float64Array): number {
+  let live = 0;
   for (let p = 1; p < 16; p++) {
     const at = p * R;
     if (
@@ -517,60 +570,62 @@ export function anyFits(least: Float64Array, left: Float64Array): boolean {
       (least[at + 2] as number) <= (left[2] as number) &&
       (least[at + 3] as number) <= (left[3] as number)
     ) {
-      return true;
+      live |= 1 << p;
     }
   }
-  return false;
+  return live;
+}
+
+/** A greedy pass in progress: the supply left, the winners so far, the patterns still live. */
+export interface Fill {
+  left: Float64Array;
+  /** 1 for each bid index that won. */
+  won: Uint8Array;
+  /** Winners in the order they were admitted. */
+  winners: number[];
+  /** `livePatterns` of `left`: a bid of a dead pattern cannot fit and is not even looked at. */
+  live: number;
+}
+
+export function startFill(round: PreparedRound): Fill {
+  const left = round.supply.slice();
+  return { left, won: new Uint8Array(round.size), winners: [], live: livePatterns(round.least, left) };
 }
 
 /**
- * Greedy all-or-nothing over `order[from..to)`: each bid that fits what is left wins (marked in
- * `won`, appended to `winners`, taken from `left`). Returns false as soon as no bid of the
- * round can fit what is left, so the caller stops: every later bid keeps its preset loss, which
- * is what the full pass would have decided.
+ * Greedy all-or-nothing over `order`: each bid that fits what is left wins. Returns false as
+ * soon as no bid of the round can fit what is left, so the caller stops: every later bid
+ * keeps its preset loss, which is what a pass to the end would have decided.
  */
-export function greedyFill(
-  round: PreparedRound,
-  order: ArrayLike<number>,
-  from: number,
-  to: number,
-  left: Float64Array,
-  won: Uint8Array,
-  winners: number[],
-): boolean {
-  const { ticks, loss, least } = round;
-  if (!anyFits(least, left)) return false;
-  let l0 = left[0] as number;
-  let l1 = left[1] as number;
-  let l2 = left[2] as number;
-  let l3 = left[3] as number;
-  let open = true;
-  for (let k = from; k < to; k++) {
+export function greedyFill(round: PreparedRound, order: ArrayLike<number>, fill: Fill): boolean {
+  const { ticks, loss, least, pattern } = round;
+  const { left, won } = fill;
+  let live = fill.live;
+  for (let k = 0; k < order.length && live !== 0; k++) {
     const i = order[k] as number;
-    if (loss[i] !== OUTCOME.outbid || won[i] === 1) continue;
+    if (((live >>> (pattern[i] as number)) & 1) === 0 || loss[i] !== OUTCOME.outbid || won[i] === 1) continue;
     const o = i * R;
     const t0 = ticks[o] as number;
     const t1 = ticks[o + 1] as number;
     const t2 = ticks[o + 2] as number;
     const t3 = ticks[o + 3] as number;
-    if (t0 <= l0 && t1 <= l1 && t2 <= l2 && t3 <= l3) {
-      l0 -= t0;
-      l1 -= t1;
-      l2 -= t2;
-      l3 -= t3;
+    if (
+      t0 <= (left[0] as number) &&
+      t1 <= (left[1] as number) &&
+      t2 <= (left[2] as number) &&
+      t3 <= (left[3] as number)
+    ) {
+      (left[0] as number) -= t0;
+      (left[1] as number) -= t1;
+      (left[2] as number) -= t2;
+      (left[3] as number) -= t3;
       won[i] = 1;
-      winners.push(i);
-      left[0] = l0;
-      left[1] = l1;
-      left[2] = l2;
-      left[3] = l3;
-      if (!anyFits(least, left)) {
-        open = false;
-        break;
-      }
+      fill.winners.push(i);
+      live = livePatterns(least, left);
     }
   }
-  return open;
+  fill.live = live;
+  return live !== 0;
 }
 
 /** Clears a round held in a `BidBook`. Pure and deterministic; the book is not modified. */
@@ -583,16 +638,108 @@ export function clearBook(book: BidBook, market: ClearingMarket, policy: Clearin
   assertPerResource('prices', prices, 'non-negative');
   const units = unitsOf(capacity);
   const { round, keys, density, root } = prepare(book, capacity, units, supplyTicksOf(market, units), policy);
-  const order = priorityOrder(keys, book.placedAt, book.ids, round.size);
   let winners: number[];
-  if (policy === 'best') winners = bestWinners(round, order, density, root);
+  if (policy === 'best') winners = bestWinners(round, keys, density, root);
   else {
-    winners = [];
-    greedyFill(round, order, 0, round.size, round.supply.slice(), new Uint8Array(round.size), winners);
+    const fill = startFill(round);
+    for (const chunk of lazyOrder(keys, round, fill)) if (!greedyFill(round, chunk, fill)) break;
+    winners = fill.winners;
   }
   const outcome = round.loss;
   for (const i of winners) outcome[i] = OUTCOME.won;
-  return { ...statsOf(book, round, winners, market, units, policy), outcome, order, ticks: round.ticks, units };
+  const stats = statsOf(book, round, winners, market, units, policy);
+  let order: Uint32Array | undefined;
+  return {
+    ...stats,
+    outcome,
+    winners: Uint32Array.from(winners),
+    get order() {
+      order ??= priorityOrder(keys, book.placedAt, book.ids, round.size);
+      return order;
+    },
+    ticks: round.ticks,
+    units,
+  };
+}
+
+/** Bid indices grouped by bucket of key, highest bucket first: `idx[start[b] .. start[b + 1])`. */
+export interface KeyBuckets {
+  idx: Uint32Array;
+  start: Uint32Array;
+}
+
+/** The counting pass of `lazyOrder`: bids in buckets of their keys' top 20 bits, highest first. */
+export function bucketsOf(keys: Float64Array): KeyBuckets {
+  const n = keys.length;
+  const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * n);
+  let top = 0;
+  let bottom = 0xfffff;
+  for (let i = 0; i < n; i++) {
+    const b = (words[2 * i + HI] as number) >>> 12;
+    if (b > top) top = b;
+    if (b < bottom) bottom = b;
+  }
+  // Bucket 0 holds the largest keys.
+  const start = new Uint32Array(Math.max(0, top - bottom) + 2);
+  for (let i = 0; i < n; i++) (start[top - ((words[2 * i + HI] as number) >>> 12) + 1] as number)++;
+  for (let b = 1; b < start.length; b++) (start[b] as number) += start[b - 1] as number;
+  const next = start.slice();
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[(next[top - ((words[2 * i + HI] as number) >>> 12)] as number)++] = i;
+  return { idx, start };
+}
+
+/** The bids of `chunk` whose pattern is live, in a new array (the buckets stay as they are). */
+function livePart(chunk: Uint32Array, pattern: Uint8Array, live: number): Uint32Array {
+  const out = new Uint32Array(chunk.length);
+  let m = 0;
+  for (let k = 0; k < chunk.length; k++) {
+    const i = chunk[k] as number;
+    if (((live >>> (pattern[i] as number)) & 1) === 1) out[m++] = i;
+  }
+  return out.subarray(0, m);
+}
+
+/** Bids a lazy order sorts first; each later chunk is twice as large. */
+const FIRST_CHUNK = 256;
+
+/**
+ * Indices by descending key, in chunks, sorted only as far as they are read. One counting
+ * pass places the bids in buckets of their keys' top 20 bits (exponent and eight bits of
+ * mantissa: within a factor 1 + 1/256), highest first; a chunk is a run of whole buckets,
+ * sorted when it is reached with the kernel's order and tie-break (`priorityOrder`).
+ * Concatenated, the chunks are `priorityOrder`'s order of all the keys. A greedy pass that
+ * stops after its first few hundred bids sorts little more than those.
+ */
+export function* lazyOrder(
+  keys: Float64Array,
+  round: Pick<PreparedRound, 'placedAt' | 'ids' | 'pattern'>,
+  fill?: Pick<Fill, 'live'>,
+  buckets: KeyBuckets = bucketsOf(keys),
+): Generator<Uint32Array> {
+  const { idx, start } = buckets;
+  let b = 0;
+  let want = FIRST_CHUNK;
+  while (b < start.length - 1) {
+    const from = start[b] as number;
+    while (b < start.length - 1 && (start[b] as number) - from < want) b++;
+    let chunk = idx.subarray(from, start[b] as number);
+    if (fill !== undefined) chunk = livePart(chunk, round.pattern, fill.live);
+    const m = chunk.length;
+    const sub = new Float64Array(m);
+    const placed = new Float64Array(m);
+    const ids: string[] = new Array(m);
+    for (let k = 0; k < m; k++) {
+      const i = chunk[k] as number;
+      sub[k] = keys[i] as number;
+      placed[k] = round.placedAt[i] as number;
+      ids[k] = round.ids[i] as string;
+    }
+    const order = priorityOrder(sub, placed, ids, m);
+    for (let k = 0; k < m; k++) order[k] = chunk[order[k] as number] as number;
+    yield order;
+    want *= 2;
+  }
 }
 
 /** The round's statistics from its winners, listed in priority order. */
@@ -664,7 +811,7 @@ export function clear(
   policy: ClearingPolicy = 'total',
 ): ClearingDecision {
   const book = BidBook.from(bids);
-  const { outcome, order, ticks: _ticks, units: _units, ...stats } = clearBook(book, market, policy);
+  const { outcome, order, winners: _winners, ticks: _ticks, units: _units, ...stats } = clearBook(book, market, policy);
   const winners: string[] = [];
   const losers: { bid_id: string; reason: LossReason }[] = [];
   for (const i of order) {

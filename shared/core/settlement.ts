@@ -11,7 +11,7 @@
  * never written down by hand.
  */
 import type { BidRecord, RoundBid } from './bids.ts';
-import type { LossReason } from './clearing.ts';
+import { type BookDecision, type LossReason, OUTCOME } from './clearing.ts';
 import type { Envelope, EventContext } from './events.ts';
 import { makeEvent } from './events.ts';
 import { formatCredits, type Micros } from './money.ts';
@@ -138,6 +138,26 @@ function allocationOf(bid: RoundBid, at: SettlementSetting): Allocation {
     tokens_remaining: bid.bundle.tokens ?? 0,
     status: 'active',
   };
+}
+
+/**
+ * The outcomes to settle from a decision over `bids` (book row k is `bids[k]`): the winners in
+ * priority order, then the losers, leaving out bids no longer pending (settled by an earlier run).
+ */
+export function outcomesOf(bids: readonly RoundBid[], decision: Pick<BookDecision, 'outcome' | 'winners'>): Outcome[] {
+  const outcomes: Outcome[] = [];
+  for (const i of decision.winners) {
+    const bid = bids[i] as RoundBid;
+    if (bid.status === 'pending') outcomes.push({ bid, won: true });
+  }
+  const { outcome } = decision;
+  for (let i = 0; i < bids.length; i++) {
+    const o = outcome[i];
+    const bid = bids[i] as RoundBid;
+    if (o === OUTCOME.won || bid.status !== 'pending') continue;
+    outcomes.push({ bid, won: false, reason: o === OUTCOME.outbid ? 'outbid' : 'insufficient_supply' });
+  }
+  return outcomes;
 }
 
 /** Transaction actions the writes become: the ledger change's, one per item, and the outbox. */

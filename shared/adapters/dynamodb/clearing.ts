@@ -17,7 +17,14 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { BidRecord, RoundBid } from '../../core/bids.ts';
-import { type ActiveHold, type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
+import {
+  type ActiveHold,
+  type BookDecision,
+  bookOfRound,
+  type ClearingStats,
+  clearBook,
+  remainingSupply,
+} from '../../core/clearing.ts';
 import type { EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
@@ -29,6 +36,7 @@ import {
   actionsOfSettlement,
   type Outcome,
   originContext,
+  outcomesOf,
   type SettlementItem,
   type SettlementSetting,
   settlementBatches,
@@ -151,19 +159,11 @@ export class Clearing {
     const capacity = capacityOf(this.deps.economy);
     const supply = remainingSupply(capacity, await this.activeRates(clearingAt, window.round));
     const prices = round.price_basis ?? (await this.deps.prices());
-    const decision = clear(
-      bids.map((b) => ({
-        bid_id: b.bid_id,
-        amount: b.amount,
-        placed_at: b.placed_at_ms,
-        duration_seconds: b.duration_seconds,
-        rates: b.rates,
-      })),
-      { capacity, supply, prices },
-      this.deps.economy.clearing.policy,
-    );
+    // Straight from the items read into the kernel's columns: row k of the book is bids[k].
+    const decision = clearBook(bookOfRound(bids), { capacity, supply, prices }, this.deps.economy.clearing.policy);
+    const outcomes = outcomesOf(bids, decision);
     const lease = { clearer, until: now + CLEARING_LEASE_MS }; // as the claim set it
-    await this.settle(window, bids, decision, clearingAt, roundCtx, lease);
+    await this.settle(window, outcomes, clearingAt, roundCtx, lease);
     await this.agentStates(bids, decision, roundCtx);
     // Defence in depth: the round is marked cleared only when no bid of it is left pending.
     const left = await this.deps.bids.ofRound(window.round, { pendingOnly: true });
@@ -291,12 +291,12 @@ export class Clearing {
    * conditioned on the agent's state and is idempotent): an allocation paid by another agent
    * wakes a dormant beneficiary, and a payer left with no credits and no open bid goes dormant.
    */
-  private async agentStates(bids: RoundBid[], decision: ClearingDecision, ctx: EventContext): Promise<void> {
+  private async agentStates(bids: RoundBid[], decision: BookDecision, ctx: EventContext): Promise<void> {
     const agents = this.deps.agents;
     if (!agents) return;
-    const won = new Set(decision.winners);
-    for (const bid of bids) {
-      if (!won.has(bid.bid_id) || bid.beneficiary_id === bid.agent_id) continue;
+    for (const i of decision.winners) {
+      const bid = bids[i] as RoundBid;
+      if (bid.beneficiary_id === bid.agent_id) continue;
       await agents.wake(bid.beneficiary_id, bid.agent_id, originContext(bid, ctx), bid.origin?.event_id);
     }
     const payers = [...new Set(bids.map((b) => b.agent_id))];
@@ -311,22 +311,11 @@ export class Clearing {
 
   private async settle(
     w: RoundWindow,
-    bids: RoundBid[],
-    decision: ClearingDecision,
+    outcomes: Outcome[],
     clearingAt: number,
     ctx: EventContext,
     lease: { clearer: string; until: number },
   ): Promise<void> {
-    const byId = new Map(bids.map((b) => [b.bid_id, b]));
-    const outcomes: Outcome[] = [];
-    for (const id of decision.winners) {
-      const bid = byId.get(id);
-      if (bid?.status === 'pending') outcomes.push({ bid, won: true });
-    }
-    for (const l of decision.losers) {
-      const bid = byId.get(l.bid_id);
-      if (bid?.status === 'pending') outcomes.push({ bid, won: false, reason: l.reason });
-    }
     const at = this.settlementSetting(w, clearingAt);
     const limits = {
       maxActions: MAX_TRANSACTION_ACTIONS,
@@ -464,7 +453,7 @@ export class Clearing {
   private async finish(
     w: RoundWindow,
     clearer: string,
-    decision: ClearingDecision,
+    decision: ClearingStats,
     prices: PerResource,
     ctx: EventContext,
   ): Promise<void> {
