@@ -14,7 +14,7 @@ import { type Runtime, systemRuntime } from '../core/ports.ts';
 import { Agents } from './dynamodb/agents.ts';
 import { Allocations } from './dynamodb/allocations.ts';
 import { Bids } from './dynamodb/bids.ts';
-import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
+import { Clearing, type ClearingDeps, type ClearingFaults } from './dynamodb/clearing.ts';
 import { dynamoClients, dynamoOptionsOf, type TableRef } from './dynamodb/client.ts';
 import { Executions } from './dynamodb/executions.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
@@ -110,6 +110,8 @@ export function executionsOf(base: StoreBase, allocations: Allocations): Executi
 export interface ClearingOverrides {
   clearingFaults?: ClearingFaults;
   maxBidsPerTransaction?: number;
+  settlementConcurrency?: number;
+  dispatch?: ClearingDeps['dispatch'];
 }
 
 export function clearingOf(
@@ -124,6 +126,8 @@ export function clearingOf(
     prices: () => market.prices(),
     ...(overrides.clearingFaults && { faults: overrides.clearingFaults }),
     ...(overrides.maxBidsPerTransaction && { maxBidsPerTransaction: overrides.maxBidsPerTransaction }),
+    ...(overrides.settlementConcurrency && { settlementConcurrency: overrides.settlementConcurrency }),
+    ...(overrides.dispatch && { dispatch: overrides.dispatch }),
   });
 }
 
@@ -201,7 +205,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     config,
     ...base,
     economy,
-    ...marketStoresOf(base, config, economy, overrides),
+    ...marketStoresOf(base, config, economy, { settlementConcurrency: config.SETTLEMENT_CONCURRENCY, ...overrides }),
     allocations,
     executions: executionsOf(base, allocations),
     ...requestStoresOf(table, config, runtime),

@@ -201,6 +201,54 @@ export function settlementBatches(
   return batches;
 }
 
+/**
+ * A round's settlement plan: its outcomes grouped by escrow shard (stable, so winners still
+ * come first within a shard), then cut into transactions. A batch then writes one or two
+ * escrow and burn shards instead of all of them, so batches settled in parallel rarely write
+ * the same shard account, and those that do wait for each other in-process instead of
+ * conflicting in DynamoDB.
+ */
+export function settlementPlan(
+  outcomes: readonly Outcome[],
+  at: SettlementSetting,
+  limits: { maxActions: number; maxBids: number },
+): Outcome[][] {
+  const shard = new Map<Outcome, string>();
+  for (const o of outcomes) shard.set(o, at.escrowOf(o.bid.bid_id));
+  const grouped = [...outcomes].sort((a, b) => {
+    const x = shard.get(a) as string;
+    const y = shard.get(b) as string;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  return settlementBatches(grouped, at, limits);
+}
+
+/**
+ * One batch of a round's settlement handed to a settlement worker (the queue message on AWS):
+ * which bids and how each ended. The worker reads the bids and settles those still pending.
+ */
+export interface SettlementOrder {
+  round: string;
+  clearing_at_ms: number;
+  outcomes: { bid_id: string; won: boolean; reason?: LossReason }[];
+  /** The clearing run's context (its trace), continued by the settlement events. */
+  ctx?: EventContext;
+}
+
+export function settlementOrderOf(
+  round: string,
+  clearingAt: number,
+  batch: readonly Outcome[],
+  ctx: EventContext,
+): SettlementOrder {
+  return {
+    round,
+    clearing_at_ms: clearingAt,
+    outcomes: batch.map((o) => ({ bid_id: o.bid.bid_id, won: o.won, ...(o.reason && { reason: o.reason }) })),
+    ctx,
+  };
+}
+
 /** The events of a settlement, each in its bid's aggregate and the context of its placement. */
 export function settlementEvents(
   deps: { clock: Clock; ids: IdGenerator },

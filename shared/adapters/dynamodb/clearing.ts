@@ -38,9 +38,11 @@ import {
   originContext,
   outcomesOf,
   type SettlementItem,
+  type SettlementOrder,
   type SettlementSetting,
-  settlementBatches,
   settlementEvents,
+  settlementOrderOf,
+  settlementPlan,
   settlementWrites,
 } from '../../core/settlement.ts';
 import { keys } from '../../table.ts';
@@ -86,6 +88,44 @@ export interface ClearingDeps {
   maxBidsPerTransaction?: number;
   /** Agents' states after settlement (wake a dormant beneficiary, put a broke payer to sleep). */
   agents?: Agents;
+  /** Settlement transactions in flight at once within this process (default 1). */
+  settlementConcurrency?: number;
+  /**
+   * Hands a round's settlement orders to workers elsewhere (on AWS: a queue feeding the
+   * settlement function) instead of settling them here; clearing then waits until no bid of the
+   * round is pending, and a later run resumes it if this one stops first.
+   */
+  dispatch?: (orders: SettlementOrder[]) => Promise<void>;
+  /** How clearing waits between looks at a dispatched round (default: a timer). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** How often clearing looks whether a dispatched round's settlement is done. */
+export const SETTLEMENT_POLL_MS = 500;
+
+/**
+ * Runs `work` over `items` with at most `concurrency` in flight. After a failure no new item
+ * starts; the ones in flight finish, then the first error is thrown (a rerun resumes the rest).
+ */
+export async function inParallel<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && !failure) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
+  if (failure) throw failure.error;
 }
 
 interface RoundItem {
@@ -321,13 +361,57 @@ export class Clearing {
       maxActions: MAX_TRANSACTION_ACTIONS,
       maxBids: this.deps.maxBidsPerTransaction ?? Number.POSITIVE_INFINITY,
     };
+    const plan = settlementPlan(outcomes, at, limits);
+    const { dispatch } = this.deps;
+    if (dispatch) {
+      await dispatch(plan.map((batch) => settlementOrderOf(w.round, clearingAt, batch, ctx)));
+      await this.awaitSettled(w, lease);
+      return;
+    }
     let settled = 0;
-    for (const batch of settlementBatches(outcomes, at, limits)) {
+    // Each batch is conditioned on its bids being pending, so batches are independent: in
+    // parallel, a crash or a rerun still settles each bid exactly once.
+    await inParallel(plan, this.deps.settlementConcurrency ?? 1, async (batch) => {
       await this.keepLease(w, lease);
       await this.settleBatch(batch, at, ctx);
       settled += batch.length;
       await this.deps.faults?.afterSettlement?.(settled);
+    });
+  }
+
+  /** Waits, keeping the lease, until workers have settled every bid of a dispatched round. */
+  private async awaitSettled(w: RoundWindow, lease: { clearer: string; until: number }): Promise<void> {
+    const sleep = this.deps.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)));
+    for (;;) {
+      await this.keepLease(w, lease);
+      const pending = await this.deps.bids.ofRound(w.round, { pendingOnly: true });
+      if (pending.length === 0) return;
+      await sleep(SETTLEMENT_POLL_MS);
     }
+  }
+
+  /**
+   * Settles one order handed out by a clearing (the settlement worker's whole job): reads its
+   * bids, keeps those still pending and settles them in one transaction. A redelivered or
+   * stale order settles nothing twice. Returns the number of bids it settled.
+   */
+  async settleOrder(order: SettlementOrder): Promise<number> {
+    const bids = (await getAll(
+      this.deps.table,
+      order.outcomes.map((o) => keys.bid(o.bid_id)),
+    )) as unknown as BidRecord[];
+    const byId = new Map(bids.map((b) => [b.bid_id, b]));
+    const outcomes: Outcome[] = [];
+    for (const o of order.outcomes) {
+      const bid = byId.get(o.bid_id);
+      if (bid?.status !== 'pending' || bid.round !== order.round) continue;
+      outcomes.push({ bid, won: o.won, ...(o.reason && { reason: o.reason }) });
+    }
+    if (outcomes.length === 0) return 0;
+    const window = { round: order.round, starts_at_ms: 0, closes_at_ms: 0 };
+    const ctx = { ...order.ctx, correlation_id: order.round };
+    await this.settleBatch(outcomes, this.settlementSetting(window, order.clearing_at_ms), ctx);
+    return outcomes.length;
   }
 
   private settlementSetting(w: RoundWindow, clearingAt: number): SettlementSetting {
@@ -344,7 +428,11 @@ export class Clearing {
   /** One settlement transaction: the plan's writes translated, and its events in the outbox. */
   private async settleBatch(batch: Outcome[], at: SettlementSetting, ctx: EventContext): Promise<void> {
     const { runtime, writer } = this.deps;
-    const payers = [...new Set(batch.map((o) => o.bid.agent_id))];
+    // Payers, and the escrow and burn shards: batches in flight at once wait for each other on
+    // an account they share rather than conflict in DynamoDB.
+    const payers = [
+      ...new Set(batch.flatMap((o) => [o.bid.agent_id, at.escrowOf(o.bid.bid_id), at.burnOf(o.bid.bid_id)])),
+    ];
     await this.deps.tx.run<void>(
       `settle ${at.round}`,
       async (attempt) => {
