@@ -22,6 +22,7 @@
 import {
   bucketsOf,
   type Fill,
+  fitsAt,
   greedyFill,
   type KeyBuckets,
   lazyOrder,
@@ -211,11 +212,5 @@ function take(round: PreparedRound, state: Allocation, i: number): void {
 }
 
 function fits(ticks: Float64Array, i: number, left: Float64Array): boolean {
-  const o = i * R;
-  return (
-    (ticks[o] as number) <= (left[0] as number) &&
-    (ticks[o + 1] as number) <= (left[1] as number) &&
-    (ticks[o + 2] as number) <= (left[2] as number) &&
-    (ticks[o + 3] as number) <= (left[3] as number)
-  );
+  return fitsAt(ticks, i * R, left);
 }

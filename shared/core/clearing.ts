@@ -562,18 +562,18 @@ function prepare(
  */
 export function livePatterns(least: Float64Array, left: Float64Array): number {
   let live = 0;
-  for (let p = 1; p < 16; p++) {
-    const at = p * R;
-    if (
-      (least[at] as number) <= (left[0] as number) &&
-      (least[at + 1] as number) <= (left[1] as number) &&
-      (least[at + 2] as number) <= (left[2] as number) &&
-      (least[at + 3] as number) <= (left[3] as number)
-    ) {
-      live |= 1 << p;
-    }
-  }
+  for (let p = 1; p < 16; p++) if (fitsAt(least, p * R, left)) live |= 1 << p;
   return live;
+}
+
+/** Whether the four needs at `needs[at .. at + 4)` fit `left`. */
+export function fitsAt(needs: Float64Array, at: number, left: Float64Array): boolean {
+  return (
+    (needs[at] as number) <= (left[0] as number) &&
+    (needs[at + 1] as number) <= (left[1] as number) &&
+    (needs[at + 2] as number) <= (left[2] as number) &&
+    (needs[at + 3] as number) <= (left[3] as number)
+  );
 }
 
 /** A greedy pass in progress: the supply left, the winners so far, the patterns still live. */
