@@ -6,6 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Clearing } from '#shared/adapters/dynamodb/clearing';
 import { lambdaEntry } from '#shared/adapters/lazy-handler';
 import { ledgerBaseFrom, loggerOf, marketStoresOf, type TableConfig } from '#shared/adapters/services';
+import { settlementDispatch, sqsSendBatch } from '#shared/adapters/sqs/settlement-queue';
 import { currentTraceContext, flushTelemetry, tracer } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
 
@@ -36,13 +37,23 @@ export function makeHandler(deps: ClearingDeps): () => Promise<ClearingResult> {
     });
 }
 
-/** Clearing reads and writes every market store: all of them, on one table and runner. */
+/**
+ * Clearing reads and writes every market store: all of them, on one table and runner. With a
+ * settlement queue it hands settlement to the settlement function; without, it settles
+ * in-process, `SETTLEMENT_CONCURRENCY` transactions at a time.
+ */
 export function clearingDepsOf(
   config: TableConfig &
-    Pick<Config, 'TX_MAX_ATTEMPTS' | 'SYNTROPISM_ECONOMY' | 'LEDGER_SHARDS' | 'ROUND_BID_SHARDS' | 'LOG_LEVEL'>,
+    Pick<Config, 'TX_MAX_ATTEMPTS' | 'SYNTROPISM_ECONOMY' | 'LEDGER_SHARDS' | 'ROUND_BID_SHARDS' | 'LOG_LEVEL'> &
+    Partial<Pick<Config, 'SETTLEMENT_CONCURRENCY' | 'SETTLEMENT_QUEUE_URL'>>,
 ): ClearingDeps {
   const { economy, ...base } = ledgerBaseFrom(config);
-  const { clearing } = marketStoresOf(base, config, economy);
+  const { clearing } = marketStoresOf(base, config, economy, {
+    ...(config.SETTLEMENT_CONCURRENCY && { settlementConcurrency: config.SETTLEMENT_CONCURRENCY }),
+    ...(config.SETTLEMENT_QUEUE_URL && {
+      dispatch: settlementDispatch(sqsSendBatch(config.SETTLEMENT_QUEUE_URL)),
+    }),
+  });
   return { clearing, logger: loggerOf(config) };
 }
 

@@ -9,7 +9,16 @@ import { PoisonEventError } from '#shared/adapters/nats/errors';
 import type { BusDetail } from '#shared/adapters/outbox-relay';
 import { loadConfig } from '#shared/config';
 
-const MODULES = ['clearing', 'price-update', 'outbox-relay', 'event-log', 'nats-bridge', 'sweeper', 'llm-stream'];
+const MODULES = [
+  'clearing',
+  'price-update',
+  'outbox-relay',
+  'event-log',
+  'nats-bridge',
+  'sweeper',
+  'llm-stream',
+  'settlement',
+];
 /** The variables of shared/config.ts (the defaults of an empty record name them all). */
 const CONFIG_KEYS = new Set([...Object.keys(loadConfig({})), 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']);
 

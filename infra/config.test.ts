@@ -20,6 +20,7 @@ describe('stack configuration', () => {
       otlpEndpoint: undefined,
       alarmEmail: undefined,
       roundSeconds: 60,
+      settlementConcurrency: 16,
       economy: { ...ECONOMY_DEFAULTS, round_seconds: 60 },
       llm: { baseUrl: undefined, timeoutMs: 25_000, streamTimeoutMs: 60_000 },
     });

@@ -63,6 +63,8 @@ const fields = z.object({
   otlpEndpoint: z.string().url().optional(),
   /** E-mail address subscribed to the alarm topic. */
   alarmEmail: z.string().email().optional(),
+  /** Settlement functions settling one round's orders at once (the queue's event source maximum). */
+  settlementConcurrency: z.coerce.number().int().min(2).max(1000).default(16),
   /** Length of a clearing round in seconds; the economy's `round_seconds` and the schedule's. */
   roundSeconds: z.coerce.number().int().min(5).max(3_600).optional(),
   /**
@@ -100,6 +102,7 @@ export interface StackConfig {
   readonly otlpEndpoint?: string;
   readonly alarmEmail?: string;
   readonly roundSeconds: number;
+  readonly settlementConcurrency: number;
   /** The resolved economy every function gets in `SYNTROPISM_ECONOMY`. */
   readonly economy: EconomyConfig;
   readonly llm: { readonly baseUrl?: string; readonly timeoutMs: number; readonly streamTimeoutMs: number };
@@ -143,6 +146,7 @@ export function parseStackConfig(context: Readonly<Record<string, unknown>>): St
     otlpEndpoint: c.otlpEndpoint,
     alarmEmail: c.alarmEmail,
     roundSeconds: economy.round_seconds,
+    settlementConcurrency: c.settlementConcurrency,
     economy,
     llm: { baseUrl: c.llmBaseUrl, timeoutMs: c.llmTimeoutMs, streamTimeoutMs: c.llmStreamTimeoutMs },
   };

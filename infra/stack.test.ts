@@ -31,6 +31,7 @@ const FUNCTION_ENTRIES = [
   'event-log.ts',
   'sweeper.ts',
   'llm-stream.ts',
+  'settlement.ts',
 ];
 const CDK_JSON_CONTEXT = JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'cdk.json'), 'utf8')).context;
 
@@ -512,6 +513,50 @@ describe('default stack', () => {
       expect(actions.filter((a) => !a.startsWith('dynamodb:') && !a.startsWith('xray:'))).toEqual([]);
     });
 
+    it('fans settlement out: clearing sends orders to a queue that settlement functions consume in parallel', () => {
+      const queue = s.resource(s.id(s.stack.settlementQueue)).Properties as Json;
+      expect(queue).toMatchObject({
+        VisibilityTimeout: 120,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: {
+          deadLetterTargetArn: { 'Fn::GetAtt': [s.id(s.stack.settlementDeadLetterQueue), 'Arn'] },
+          maxReceiveCount: 5,
+        },
+      });
+      const [mapping] = s
+        .ofType('AWS::Lambda::EventSourceMapping')
+        .map(([, r]) => r.Properties as Json)
+        .filter((p) => JSON.stringify(p.EventSourceArn).includes(s.id(s.stack.settlementQueue)));
+      expect(mapping).toMatchObject({
+        FunctionName: { Ref: s.id(s.stack.settlement) },
+        BatchSize: 5,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        ScalingConfig: { MaximumConcurrency: 16 },
+      });
+      // The queue's visibility outlasts six runs of the function, as Lambda advises.
+      expect(s.resource(s.id(s.stack.settlement)).Properties.Timeout).toBe(20);
+      expect(s.environmentOf(s.stack.clearing).SETTLEMENT_QUEUE_URL).toEqual({ Ref: s.id(s.stack.settlementQueue) });
+      const clearingSends = s
+        .functionStatements(s.stack.clearing)
+        .filter((st) => st.Action.includes('sqs:SendMessage'))
+        .flatMap((st) => st.Resource);
+      expect(clearingSends).toEqual([{ 'Fn::GetAtt': [s.id(s.stack.settlementQueue), 'Arn'] }]);
+      const workerActions = actionsOf(s.functionStatements(s.stack.settlement));
+      expect(workerActions).toEqual(
+        expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', ...TABLE_WRITES]),
+      );
+      expect(workerActions.filter((a) => !/^(dynamodb|sqs|xray):/.test(a))).toEqual([]);
+      expect(workerActions.filter((a) => a.startsWith('sqs:') && a.includes('Send'))).toEqual([]);
+    });
+
+    it('takes the settlement concurrency from context', () => {
+      const other = synth({ settlementConcurrency: 64 });
+      const mappings = other
+        .ofType('AWS::Lambda::EventSourceMapping')
+        .map(([, r]) => r.Properties as { ScalingConfig?: { MaximumConcurrency: number } });
+      expect(mappings.map((m) => m.ScalingConfig?.MaximumConcurrency)).toContain(64);
+    });
+
     it('retries delivery to the NATS bridge for a day, then dead-letters it', () => {
       const [rule] = s.ofType('AWS::Events::Rule').map(([, r]) => r.Properties as { Targets: Json[] });
       expect(rule?.Targets).toEqual([
@@ -597,9 +642,14 @@ describe('default stack', () => {
       expect(errorAlarms.map((a) => JSON.stringify(a.Dimensions)).sort()).toEqual(
         functionIds.map((fid) => JSON.stringify([{ Name: 'FunctionName', Value: { Ref: fid } }])).sort(),
       );
-      const queueIds = s.ofType('AWS::SQS::Queue').map(([logicalId]) => logicalId);
-      // The pipe's DLQ, and per rule target (3) its rule DLQ and its async-invocation failure queue.
-      expect(queueIds).toHaveLength(1 + 2 * RULES.length);
+      // Dead-letter queues only: the settlement queue is a work queue, busy by design.
+      const queueIds = s
+        .ofType('AWS::SQS::Queue')
+        .map(([logicalId]) => logicalId)
+        .filter((qid) => qid !== s.id(s.stack.settlementQueue));
+      // The pipe's DLQ, per rule target (3) its rule DLQ and its async-invocation failure queue,
+      // and the settlement queue's DLQ.
+      expect(queueIds).toHaveLength(1 + 2 * RULES.length + 1);
       expect(depthAlarms.map((a) => JSON.stringify(a.Dimensions)).sort()).toEqual(
         queueIds
           .map((qid) => JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [qid, 'QueueName'] } }]))

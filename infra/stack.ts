@@ -8,12 +8,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotations, CfnOutput, Duration, Fn, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { keys } from '#shared/table';
 import type { StackConfig } from './config.ts';
+import { DeadLetterQueue } from './constructs/dead-letter-queue.ts';
 import { EventPipeline } from './constructs/event-pipeline.ts';
 import { HttpApi } from './constructs/http-api.ts';
 import { LedgerTable } from './constructs/ledger-table.ts';
@@ -52,6 +55,9 @@ export class SyntropismStack extends Stack {
   readonly clearingSchedule: scheduler.Schedule;
   readonly sweeper: SyntropismFunction;
   readonly sweeperSchedule: scheduler.Schedule;
+  readonly settlement: SyntropismFunction;
+  readonly settlementQueue: sqs.Queue;
+  readonly settlementDeadLetterQueue: DeadLetterQueue;
   readonly events: EventPipeline;
   readonly monitoring: Monitoring;
 
@@ -144,6 +150,35 @@ export class SyntropismStack extends Stack {
       schedule: clearingSchedule(config.roundSeconds),
       target: new schedulerTargets.LambdaInvoke(this.clearing, { retryAttempts: 2, maxEventAge: Duration.minutes(5) }),
     });
+
+    // Settlement fans out: clearing puts a round's settlement orders (one transaction each) on a
+    // queue, and up to `settlementConcurrency` settlement functions settle them at once, so a
+    // round settles at the table's write rate, not within one invocation's timeout. An order
+    // that keeps failing goes to the dead-letter queue; its bids stay pending and the next
+    // clearing run settles them.
+    this.settlementDeadLetterQueue = new DeadLetterQueue(this, 'SettlementDeadLetterQueue');
+    this.settlementQueue = new sqs.Queue(this, 'SettlementQueue', {
+      // Six times the function's timeout, as Lambda advises for an SQS event source.
+      visibilityTimeout: Duration.seconds(6 * 20),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: this.settlementDeadLetterQueue, maxReceiveCount: 5 },
+    });
+    this.settlement = new SyntropismFunction(this, 'SettlementFunction', {
+      ...functionDefaults,
+      entry: 'settlement.ts',
+      description: "Settles a round's settlement orders from the settlement queue",
+      timeout: Duration.seconds(20),
+    }).bindTable(this.ledger, { access: 'readwrite' });
+    this.settlement.addEventSource(
+      new SqsEventSource(this.settlementQueue, {
+        batchSize: 5,
+        reportBatchItemFailures: true,
+        maxConcurrency: config.settlementConcurrency,
+      }),
+    );
+    this.settlementQueue.grantSendMessages(this.clearing);
+    this.clearing.addEnvironment('SETTLEMENT_QUEUE_URL', this.settlementQueue.queueUrl);
 
     // Releases stale token holds and marks ended allocations expired (correctness never waits on it).
     this.sweeper = new SyntropismFunction(this, 'SweeperFunction', {

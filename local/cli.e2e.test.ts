@@ -220,6 +220,28 @@ describe('syntropism audit', () => {
     expect(r.stdout()).toContain(`audit of table ${table.tableName} at ${dynamoEndpoint()}: OK`);
   });
 
+  it('invoke runs one function on its sample event, as sam local invoke would', async () => {
+    const r = runCli([
+      'invoke',
+      'market',
+      'events/market.json',
+      '--endpoint',
+      dynamoEndpoint(),
+      '--table',
+      table.tableName,
+    ]);
+    expect((await r.exit).code, r.stderr()).toBe(0);
+    const result = JSON.parse(r.stdout()) as { statusCode: number; body: string };
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body)).toHaveProperty('resources.cpu.price');
+  });
+
+  it('--version prints the package version', async () => {
+    const r = runCli(['--version']);
+    expect((await r.exit).code).toBe(0);
+    expect(r.stdout().trim()).toMatch(/^syntropism \d+\.\d+\.\d+$/);
+  });
+
   it('reports a missing table in one line with exit code 1', async () => {
     const r = runCli(['audit', '--endpoint', dynamoEndpoint(), '--table', 'no-such-table']);
     expect((await r.exit).code).toBe(1);

@@ -4,24 +4,28 @@
  * the ledger audit of a table, local or on AWS, and the execution runner (local/exec/).
  * Missing prerequisites end in one line on stderr, never a stack trace.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import { dynamoClients } from '#shared/adapters/dynamodb/client';
+import { DEFAULT_STREAM } from '#shared/adapters/nats/stream';
 import { createServices } from '#shared/adapters/services';
 import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
 import type { Config } from '#shared/config';
+import { EVENT_TYPES } from '#shared/core/events';
 import { formatCredits } from '#shared/core/money';
 import { DEFAULT_TABLE_NAME } from '#shared/table';
 import { createTable } from './create-table.ts';
 import { assertJava, startDynamoDbLocal } from './dynamodb-local.ts';
 import { credentialsFromEnv, type EnvRecord, generateOperatorKey, localConfig } from './env.ts';
+import { type FollowOptions, followEvents } from './events-follow.ts';
 import { ApiRefusal } from './exec/api.ts';
 import { type ExecOptions, runExec } from './exec/runner.ts';
 import { httpFunctions } from './http-functions.ts';
 import { closeHttpServer, createHttpServer, listen } from './http-server.ts';
+import { type InvokeOptions, InvokeUsageError, invoke, parseInvokeArgs } from './invoke.ts';
 import { releaseDeadLeases } from './leases.ts';
 import { marketServices } from './market-services.ts';
 import { connectNats, spawnNats } from './nats.ts';
@@ -35,8 +39,16 @@ import {
   type StartOptions,
   startBackgroundServices as startServicesInOrder,
 } from './stack.ts';
-import { dataRootOf, keptOperatorKey, localAuditTarget, natsStoreOf, noLocalData } from './stack-data.ts';
-import { acquireStackLock, type StackLock, type StackServer, startWatchdog } from './stack-lock.ts';
+import {
+  dataRootOf,
+  keptOperatorKey,
+  localAuditTarget,
+  natsStoreOf,
+  noLocalData,
+  OPERATOR_KEY_FILE,
+} from './stack-data.ts';
+import { acquireStackLock, runningStack, type StackLock, type StackServer, startWatchdog } from './stack-lock.ts';
+import { readTop, renderTop } from './top.ts';
 
 /** Printed once everything listens; scripts and tests wait for it. */
 export const READY_PREFIX = 'ready:';
@@ -50,6 +62,10 @@ export class UsageError extends Error {
 export class CommandFailed extends Error {
   override readonly name = 'CommandFailed';
 }
+
+/** This package's version, as `--version` prints it. */
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string })
+  .version;
 
 const USAGE = `Usage:
   syntropism start [options]   run the local stack (API on http://localhost:3000)
@@ -75,7 +91,22 @@ const USAGE = `Usage:
                                agent's key; see docs/execution-runner.md)
     --allocation ID   the allocation (one of the agent's, active now)
     --api URL         the API (default: SYNTROPISM_API_URL or http://localhost:3000)
-    --grace D         between SIGTERM and SIGKILL at the end, e.g. 5s (default 5s)`;
+    --grace D         between SIGTERM and SIGKILL at the end, e.g. 5s (default 5s)
+  syntropism events --follow [options]
+                               print events from NATS as they come, one line each (Ctrl-C stops)
+    --type T          only events of this type, e.g. bid_placed
+    --agent ID        only events about this agent
+    --scenario ID     only events of this scenario
+    --all             from the start of the stream, not from now
+    --nats URL        NATS (default: NATS_URL, else the local stack's own)
+    --stream NAME     JetStream stream (default SYNTROPISM)
+  syntropism invoke FUNCTION EVENT.json [--endpoint URL] [--table NAME]
+                               run one function's handler on an event (events/ has one per
+                               function) against the local stack's table: sam local invoke's twin
+  syntropism top [--api URL] [--key KEY] [--once]
+                               a live view of rounds, prices and the money supply (the local
+                               stack's API and operator key by default)
+  syntropism --version         print the version`;
 
 // ---------------------------------------------------------------------------------------------
 // Command-line parsing
@@ -585,6 +616,132 @@ function describeAwsError(error: unknown): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// events
+
+export function parseEventsArgs(args: string[], env: EnvRecord): FollowOptions {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: {
+      follow: { type: 'boolean' },
+      type: { type: 'string' },
+      agent: { type: 'string' },
+      scenario: { type: 'string' },
+      all: { type: 'boolean' },
+      nats: { type: 'string' },
+      stream: { type: 'string' },
+    },
+  });
+  if (!values.follow) throw new UsageError('events needs --follow (the stored log is GET /v1/events)');
+  if (values.type !== undefined && !Object.hasOwn(EVENT_TYPES, values.type)) {
+    throw new UsageError(`unknown event type "${values.type}"`);
+  }
+  const natsUrl = values.nats ?? env.NATS_URL ?? runningStack(resolve('.syntropism'))?.nats_url;
+  if (!natsUrl)
+    throw new CommandFailed('no NATS to follow: pass --nats URL or set NATS_URL (no local stack runs here)');
+  return {
+    natsUrl,
+    stream: values.stream ?? DEFAULT_STREAM.name,
+    all: values.all ?? false,
+    ...(values.type !== undefined && { type: values.type }),
+    ...(values.agent !== undefined && { agent: values.agent }),
+    ...(values.scenario !== undefined && { scenario: values.scenario }),
+  };
+}
+
+async function events(options: FollowOptions): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await followEvents(options, out, stop.signal);
+    return 0;
+  } catch (error) {
+    if (stop.signal.aborted) return 0;
+    throw new CommandFailed(
+      `events from ${options.natsUrl}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// top
+
+export interface TopOptions {
+  api: string;
+  key: string;
+  once: boolean;
+}
+
+/** The API and operator key: flags, else the environment, else the running local stack's. */
+export function parseTopArgs(args: string[], env: EnvRecord): TopOptions {
+  const { values } = parse({
+    args,
+    strict: true,
+    options: { api: { type: 'string' }, key: { type: 'string' }, once: { type: 'boolean' } },
+  });
+  const root = resolve('.syntropism');
+  const api = values.api ?? env.SYNTROPISM_API_URL ?? runningStack(root)?.api_url;
+  if (!api) throw new CommandFailed('no API to watch: pass --api URL (no local stack runs here)');
+  const keyFile = join(root, OPERATOR_KEY_FILE);
+  const key =
+    values.key ?? env.SYNTROPISM_OPERATOR_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : '');
+  if (!key) throw new CommandFailed('no operator key: pass --key or set SYNTROPISM_OPERATOR_KEY');
+  return { api, key, once: values.once ?? false };
+}
+
+async function top(options: TopOptions): Promise<number> {
+  const draw = async () => {
+    const { market, economy, last } = await readTop(options.api, options.key);
+    return renderTop(market, last, economy, Date.now()).join('\n');
+  };
+  try {
+    if (options.once || !process.stdout.isTTY) {
+      out(await draw());
+      return 0;
+    }
+    for (;;) {
+      // Home and clear, then the screen: a redraw without scrolling.
+      process.stdout.write(`\x1b[H\x1b[2J${await draw()}\n(Ctrl-C to stop)\n`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  } catch (error) {
+    throw new CommandFailed(`top of ${options.api}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// invoke
+
+/** One function's handler on an event file, against the running local stack's table by default. */
+async function invokeCommand(args: string[], env: EnvRecord): Promise<number> {
+  const running = runningStack(resolve('.syntropism'));
+  const stack = running?.dynamo_endpoint
+    ? { DYNAMODB_ENDPOINT: running.dynamo_endpoint, ...(running.table && { TABLE_NAME: running.table }) }
+    : {};
+  let options: InvokeOptions;
+  try {
+    options = parseInvokeArgs(args, { ...stack, ...env });
+  } catch (error) {
+    if (error instanceof InvokeUsageError) throw new UsageError(error.message.split('\n')[0] ?? error.message);
+    throw error;
+  }
+  try {
+    out(JSON.stringify(await invoke(options), null, 2));
+    return 0;
+  } catch (error) {
+    if (error instanceof InvokeUsageError) throw new CommandFailed(error.message);
+    throw new CommandFailed(
+      `invocation of ${options.fn} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Entry point
 
 /** Runs one command; resolves with the process exit code. */
@@ -601,6 +758,10 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
     out(USAGE);
     return 0;
   }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    out(`syntropism ${VERSION}`);
+    return 0;
+  }
   // What follows `--` is the command `exec` runs, whose own flags are not ours.
   const ours = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (ours.includes('--help') || ours.includes('-h')) {
@@ -610,6 +771,9 @@ export async function main(argv: string[], env: EnvRecord = process.env): Promis
   if (command === 'start') return start(parseStartArgs(rest, env), env);
   if (command === 'audit') return audit(parseAuditArgs(rest, env), env);
   if (command === 'exec') return exec(parseExecArgs(rest, env));
+  if (command === 'events') return events(parseEventsArgs(rest, env));
+  if (command === 'invoke') return invokeCommand(rest, env);
+  if (command === 'top') return top(parseTopArgs(rest, env));
   throw new UsageError(`unknown command "${command}"`);
 }
 

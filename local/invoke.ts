@@ -18,6 +18,7 @@ import * as llmStream from '#functions/llm-stream';
 import * as natsBridge from '#functions/nats-bridge';
 import * as outboxRelay from '#functions/outbox-relay';
 import * as priceUpdate from '#functions/price-update';
+import * as settlement from '#functions/settlement';
 import * as sweeper from '#functions/sweeper';
 import { createServices } from '#shared/adapters/services';
 import { initTelemetryFrom } from '#shared/adapters/telemetry/tracing';
@@ -38,6 +39,7 @@ export const BACKGROUND_FUNCTIONS: Record<string, (config: Config) => AnyHandler
   'nats-bridge': (config) => natsBridge.makeHandler(natsBridge.natsBridgeDepsOf(config)),
   'outbox-relay': (config) => outboxRelay.makeHandler(outboxRelay.outboxRelayDepsOf(config)),
   sweeper: (config) => sweeper.makeHandler(sweeper.sweeperDepsOf(config)),
+  settlement: (config) => settlement.makeHandler(settlement.settlementDepsOf(config)),
   'llm-stream': (config) => collected(llmStream.llmStreamOf(config)),
 };
 

@@ -32,6 +32,13 @@ const envSchema = z.object({
     .default('syntropism-market'),
   /** Shards of a round's bid partitions (write throughput of one round). */
   ROUND_BID_SHARDS: z.coerce.number().int().min(1).max(64).default(4),
+  /** Settlement transactions one clearing keeps in flight at once (in-process fan-out). */
+  SETTLEMENT_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /**
+   * The queue clearing hands settlement orders to (AWS: the settlement function consumes it).
+   * Unset: clearing settles in-process, `SETTLEMENT_CONCURRENCY` at a time.
+   */
+  SETTLEMENT_QUEUE_URL: z.string().url().optional(),
   /** Bounded retry of conflicting/throttled transactions. */
   TX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(8),
   /** The economy (inline JSON or a file path), read by `loadEconomyConfig`; see docs/market.md. */

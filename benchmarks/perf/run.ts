@@ -1,6 +1,8 @@
 /**
  * Benchmark runner (`npm run bench`): imports every `*.bench.ts` in this folder in turn, calls
- * its exported `run()`, prints one summary table and writes `benchmarks/results/summary.json`.
+ * its exported `run()`, prints one summary table and writes `benchmarks/results/summary.json`
+ * and `benchmarks/results/latest.json` (every bench's figures, baselines and checks, and the
+ * machine they ran on).
  *
  *   npm run bench                  every bench
  *   npm run bench -- clearing sim  only benches whose file name contains one of the words
@@ -12,6 +14,7 @@
  * absolute time (the machines are shared and noisy), except where a bar is absolute.
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -57,8 +60,19 @@ export function writeResult(name: string, result: unknown): string {
   return path;
 }
 
-export function check(name: string, value: number, op: '<=' | '>=', limit: number): BenchCheck {
-  return { name, value, bar: `${op === '<=' ? '≤' : '≥'} ${limit}`, ok: op === '<=' ? value <= limit : value >= limit };
+export function check(name: string, value: number, op: '<=' | '>=' | '<', limit: number): BenchCheck {
+  const ok = op === '<=' ? value <= limit : op === '<' ? value < limit : value >= limit;
+  return { name, value, bar: `${op === '<=' ? '≤' : op === '<' ? '<' : '≥'} ${limit}`, ok };
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model ?? 'unknown',
+    cores: cpus.length,
+    memory_gb: Math.round(os.totalmem() / 2 ** 30),
+    load_average: os.loadavg(),
+  };
 }
 
 function environment() {
@@ -133,7 +147,12 @@ export async function runAll(filters: readonly string[] = []): Promise<SummaryRo
   const misses = rows.flatMap((r) => (r.result?.checks ?? []).filter((c) => !c.ok).map((c) => `${r.bench}: ${c.name}`));
   for (const m of misses) console.log(`missed bar: ${m}`);
   const path = writeResult('summary', rows);
-  console.log(`\nwrote ${path}`);
+  // The latest figures of every bench run, with their baselines, checks and the machine.
+  const latest = writeResult('latest', {
+    machine: machine(),
+    benches: Object.fromEntries(rows.map((r) => [r.bench, r.result ?? { error: r.error }])),
+  });
+  console.log(`\nwrote ${path} and ${latest}`);
   return rows;
 }
 

@@ -10,6 +10,7 @@ import type { EconomyConfig } from '#shared/core/market-config';
 import { resourceQuote } from '#shared/core/market-state';
 import { formatCredits } from '#shared/core/money';
 import type { Runtime } from '#shared/core/ports';
+import { shownPrice } from '#shared/core/pricing';
 import { capacityOf, floorCost, RESOURCES, type Resource, referenceCost } from '#shared/core/resources';
 import { roundAt } from '#shared/core/rounds';
 import type { HttpHandler } from '#shared/http/contract';
@@ -61,7 +62,8 @@ export function makeHandler({ market, economy, runtime, http }: MarketDeps): Htt
           limit: query.limit,
           ...(query.since && { sinceMs: Date.parse(query.since) }),
         });
-        return { status: 200, body: { resource: query.resource, prices: points } };
+        const shown = points.map((p) => ({ ...p, price: shownPrice(p.price) }));
+        return { status: 200, body: { resource: query.resource, prices: shown } };
       },
       'POST /v1/market/quote': async ({ body }) => {
         const bundle = checkedBundle(body.bundle, body.duration_seconds, economy);
@@ -73,7 +75,7 @@ export function makeHandler({ market, economy, runtime, http }: MarketDeps): Htt
             duration_seconds: body.duration_seconds,
             reference_cost: formatCredits(referenceCost(bundle, body.duration_seconds, prices)),
             floor_cost: formatCredits(floorCost(bundle, body.duration_seconds, economy)),
-            prices,
+            prices: Object.fromEntries(Object.entries(prices).map(([r, p]) => [r, shownPrice(p)])) as typeof prices,
           },
         };
       },

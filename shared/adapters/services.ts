@@ -14,7 +14,7 @@ import { type Runtime, systemRuntime } from '../core/ports.ts';
 import { Agents } from './dynamodb/agents.ts';
 import { Allocations } from './dynamodb/allocations.ts';
 import { Bids } from './dynamodb/bids.ts';
-import { Clearing, type ClearingFaults } from './dynamodb/clearing.ts';
+import { Clearing, type ClearingDeps, type ClearingFaults } from './dynamodb/clearing.ts';
 import { dynamoClients, dynamoOptionsOf, type TableRef } from './dynamodb/client.ts';
 import { Executions } from './dynamodb/executions.ts';
 import { DynamoIdempotencyStore } from './dynamodb/idempotency.ts';
@@ -137,6 +137,8 @@ export function rewardsOf(base: LedgerBase, prompts: Prompts, economy: EconomyCo
 export interface ClearingOverrides {
   clearingFaults?: ClearingFaults;
   maxBidsPerTransaction?: number;
+  settlementConcurrency?: number;
+  dispatch?: ClearingDeps['dispatch'];
 }
 
 export function clearingOf(
@@ -151,6 +153,8 @@ export function clearingOf(
     prices: () => market.prices(),
     ...(overrides.clearingFaults && { faults: overrides.clearingFaults }),
     ...(overrides.maxBidsPerTransaction && { maxBidsPerTransaction: overrides.maxBidsPerTransaction }),
+    ...(overrides.settlementConcurrency && { settlementConcurrency: overrides.settlementConcurrency }),
+    ...(overrides.dispatch && { dispatch: overrides.dispatch }),
   });
 }
 
@@ -229,7 +233,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const base = ledgerBaseOf({ table, tx: txRunnerOf(table, config, runtime, overrides), runtime }, economy);
   const allocations = allocationsOf(base);
   const prompts = promptsOf(base, allocations, economy);
-  const stores = marketStoresOf(base, config, economy, overrides);
+  const stores = marketStoresOf(base, config, economy, {
+    settlementConcurrency: config.SETTLEMENT_CONCURRENCY,
+    ...overrides,
+  });
   return {
     config,
     ...base,

@@ -5,11 +5,12 @@
  * call it, so it owns the admission arithmetic too.
  *
  * Algorithm: greedy all-or-nothing in priority order. `total` ranks by amount (highest
- * first); `density` by amount ÷ normalised footprint, Σ rate_r ÷ capacity_r. Ties go to the
- * earlier `placed_at`, then the smaller `bid_id` (ids must be unique), so the same set of bids
- * in any input order gives the same decision. A bundle wins only if every resource it asks
- * for fits in what is left; otherwise it loses with `insufficient_supply` when it would not
- * fit even in the round's full supply, and `outbid` when higher-priority winners took it.
+ * first); `density` by amount ÷ normalised footprint, Σ rate_r ÷ capacity_r; `best` keeps the
+ * best of three such orders and improves it by bounded exchanges (`clearing-best.ts`). Ties go
+ * to the earlier `placed_at`, then the smaller `bid_id` (ids must be unique), so the same set
+ * of bids in any input order gives the same decision. A bundle wins only if every resource it
+ * asks for fits in what is left; otherwise it loses with `insufficient_supply` when it would
+ * not fit even in the round's full supply, and `outbid` when other winners took it.
  *
  * Exactness: rates are compared as integers ("ticks", `quantities.ts`): cpu and memory in
  * quanta of 0.001 %, attention in quanta of 0.0001, tokens in 1/963 761 198 400 of capacity. A
@@ -23,7 +24,13 @@
  * Scale: the hot loop works on typed arrays (a `BidBook`), never on per-bid objects. The
  * priority order is a stable LSD radix sort of the float64 keys' bit patterns (non-negative
  * doubles order like their bits) followed by a comparator sort of each run of equal keys only.
+ * A greedy pass stops as soon as no bid of the round can fit what is left (`livePatterns`): in an
+ * oversubscribed round that is after the first few hundred bids, and every later bid keeps the
+ * loss computed for it in the first pass. Profiling showed the pass over all bids in priority
+ * order, a random access per bid, costing more than the sort itself.
  */
+
+import { bestWinners } from './clearing-best.ts';
 import type { ClearingPolicy } from './market-config.ts';
 import type { Micros } from './money.ts';
 import { MICROS_PER_CREDIT, micros } from './money.ts';
@@ -197,6 +204,43 @@ export class BidBook {
   }
 }
 
+/** What the kernel reads of a bid as clearing reads it from the round (its membership item). */
+export interface RoundBidInput {
+  bid_id: string;
+  amount: number;
+  placed_at_ms: number;
+  duration_seconds: number;
+  rates: Partial<PerResource>;
+}
+
+/**
+ * The book of a round's bids as clearing reads them, row k holding `bids[k]`: straight from
+ * the items read, with no intermediate bid objects.
+ */
+export function bookOfRound(bids: readonly RoundBidInput[]): BidBook {
+  const n = bids.length;
+  const book = new BidBook(n);
+  const { amount, placedAt, duration, rates } = book;
+  const ids: string[] = new Array(n);
+  // Plain column writes, no call per bid: this loop is most of clearing's time outside the kernel.
+  for (let i = 0; i < n; i++) {
+    const b = bids[i] as RoundBidInput;
+    const r = b.rates;
+    ids[i] = b.bid_id;
+    amount[i] = b.amount;
+    placedAt[i] = b.placed_at_ms;
+    duration[i] = b.duration_seconds;
+    const o = i * R;
+    rates[o] = r.cpu ?? 0;
+    rates[o + 1] = r.memory ?? 0;
+    rates[o + 2] = r.tokens ?? 0;
+    rates[o + 3] = r.attention ?? 0;
+  }
+  book.ids = ids;
+  book.size = n;
+  return book;
+}
+
 /** Round statistics, shared by both forms of the decision. */
 export interface ClearingStats {
   policy: ClearingPolicy;
@@ -230,8 +274,14 @@ export interface ClearingStats {
 export interface BookDecision extends ClearingStats {
   /** `OUTCOME` code of each bid, by index in the book. */
   outcome: Uint8Array;
-  /** Bid indices in priority order. */
-  order: Uint32Array;
+  /** Indices of the winners, in priority order (under `best`: by amount, as `total` lists them). */
+  winners: Uint32Array;
+  /**
+   * Every bid index in priority order (under `best`: by amount). Sorted on first read, from the
+   * book's placement times and ids: read it before the book is reset or refilled. Clearing
+   * itself never needs it: its greedy passes read the order lazily, only as far as they go.
+   */
+  readonly order: Uint32Array;
   /** Rate of each bid in ticks (`ticks[i × 4 + k]`), as admitted. */
   ticks: Float64Array;
   /** How each resource counts in ticks. */
@@ -364,22 +414,69 @@ function assertPerResource(name: string, v: PerResource, min: 'positive' | 'non-
 }
 
 /**
- * One pass over the book: validates each bid, converts its rates to ticks (`ticks[i × 4 + k]`)
- * and computes its priority key.
+ * A round ready to clear: what one pass over the book yields. Everything a policy reads is
+ * here, in index order; the policies only choose winners.
  */
-function needsAndKeys(
+export interface PreparedRound {
+  size: number;
+  /** Rate of bid i in ticks, `ticks[i × 4 + k]`, rounded up. */
+  ticks: Float64Array;
+  amount: Float64Array;
+  placedAt: Float64Array;
+  ids: readonly string[];
+  /** The round's full supply per resource, in ticks. */
+  supply: Float64Array;
+  /** Capacity per resource, in ticks. */
+  capacity: Float64Array;
+  /**
+   * How each bid loses if it does not win: `insufficient_supply` when it would not fit even the
+   * full supply (it can never win), `outbid` otherwise.
+   */
+  loss: Uint8Array;
+  /**
+   * Per usage pattern p (bit k set: the bundle asks for `RESOURCES[k]`), the smallest need of
+   * each resource among the bids of that pattern that fit the full supply, `least[p × 4 + k]`
+   * (+∞ when no such bid). When, for every pattern, some resource's least need exceeds what is
+   * left, no bid of the round can fit any more: a greedy pass stops there.
+   */
+  least: Float64Array;
+  /** Usage pattern of each bid (bit k: it asks for `RESOURCES[k]`). */
+  pattern: Uint8Array;
+  /** Σ ticks of all bids per resource (the demand prices react to). */
+  requested: number[];
+  /** Bids that do not fit resource k's full supply. */
+  insufficient: number[];
+}
+
+/**
+ * One pass over the book: validates each bid, converts its rates to ticks (`ticks[i × 4 + k]`),
+ * computes its priority key and its preset loss, and sums the demand.
+ */
+function prepare(
   book: BidBook,
   capacity: PerResource,
   units: MarketUnits,
-  density: boolean,
-): { ticks: Float64Array; keys: Float64Array } {
+  supply: number[],
+  policy: ClearingPolicy,
+): { round: PreparedRound; keys: Float64Array; density: Float64Array; root: Float64Array } {
   const n = book.size;
   const { amount, rates, duration } = book;
   const { cpu: u0, memory: u1, tokens: u2, attention: u3 } = units;
   const [p0, p1, p2, p3] = [u0.perUnit, u1.perUnit, u2.perUnit, u3.perUnit];
   const [ic0, ic1, ic2, ic3] = RESOURCES.map((r) => 1 / capacity[r]) as [number, number, number, number];
+  const [s0, s1, s2, s3] = supply as [number, number, number, number];
   const ticks = new Float64Array(n * R);
   const keys = new Float64Array(n);
+  const density = policy === 'density';
+  // `best` also reads two more orders: by amount ÷ footprint and by amount ÷ √footprint.
+  const best = policy === 'best';
+  const byDensity = new Float64Array(best ? n : 0);
+  const byRoot = new Float64Array(best ? n : 0);
+  const loss = new Uint8Array(n);
+  const least = new Float64Array(16 * R).fill(Number.POSITIVE_INFINITY);
+  const pattern = new Uint8Array(n);
+  const requested = [0, 0, 0, 0];
+  const insufficient = [0, 0, 0, 0];
   for (let i = 0; i < n; i++) {
     const a = amount[i] as number;
     const o = i * R;
@@ -400,20 +497,135 @@ function needsAndKeys(
     const n0 = Math.round(r0 * p0);
     const n1 = Math.round(r1 * p1);
     const n3 = Math.round(r3 * p3);
-    ticks[o] = n0 / p0 === r0 ? n0 : quantaUp(r0, u0);
-    ticks[o + 1] = n1 / p1 === r1 ? n1 : quantaUp(r1, u1);
-    ticks[o + 3] = n3 / p3 === r3 ? n3 : quantaUp(r3, u3);
-    if (r2 === 0) ticks[o + 2] = 0;
-    else {
-      const t2 = r2 * p2;
-      const c2 = Math.ceil(t2);
-      const clear = c2 - t2 > t2 * NEAR && t2 - (c2 - 1) > t2 * NEAR;
-      ticks[o + 2] = clear ? c2 : tokenTicksUp(r2, duration[i] as number, u2);
+    const t0 = n0 / p0 === r0 ? n0 : quantaUp(r0, u0);
+    const t1 = n1 / p1 === r1 ? n1 : quantaUp(r1, u1);
+    const t3 = n3 / p3 === r3 ? n3 : quantaUp(r3, u3);
+    let t2 = 0;
+    if (r2 !== 0) {
+      const x = r2 * p2;
+      const c = Math.ceil(x);
+      t2 = c - x > x * NEAR && x - (c - 1) > x * NEAR ? c : tokenTicksUp(r2, duration[i] as number, u2);
+    }
+    ticks[o] = t0;
+    ticks[o + 1] = t1;
+    ticks[o + 2] = t2;
+    ticks[o + 3] = t3;
+    // Demand in ticks: integer sums are exact below 2^53.
+    (requested[0] as number) += t0;
+    (requested[1] as number) += t1;
+    (requested[2] as number) += t2;
+    (requested[3] as number) += t3;
+    const p = (t0 > 0 ? 1 : 0) | (t1 > 0 ? 2 : 0) | (t2 > 0 ? 4 : 0) | (t3 > 0 ? 8 : 0);
+    pattern[i] = p;
+    if (t0 > s0 || t1 > s1 || t2 > s2 || t3 > s3) {
+      loss[i] = OUTCOME.insufficient_supply;
+      if (t0 > s0) (insufficient[0] as number)++;
+      if (t1 > s1) (insufficient[1] as number)++;
+      if (t2 > s2) (insufficient[2] as number)++;
+      if (t3 > s3) (insufficient[3] as number)++;
+    } else {
+      loss[i] = OUTCOME.outbid;
+      const at = p * R;
+      if (t0 < (least[at] as number)) least[at] = t0;
+      if (t1 < (least[at + 1] as number)) least[at + 1] = t1;
+      if (t2 < (least[at + 2] as number)) least[at + 2] = t2;
+      if (t3 < (least[at + 3] as number)) least[at + 3] = t3;
     }
     // `+ 0` turns -0 into +0, whose bits sort correctly.
     keys[i] = (density ? a / footprint : a) + 0;
+    if (best) {
+      byDensity[i] = a / footprint + 0;
+      byRoot[i] = a / Math.sqrt(footprint) + 0;
+    }
   }
-  return { ticks, keys };
+  const capacityTicks = Float64Array.from(RESOURCES, (r) => units[r].capacity);
+  const round: PreparedRound = {
+    size: n,
+    ticks,
+    amount,
+    placedAt: book.placedAt,
+    ids: book.ids,
+    supply: Float64Array.from(supply),
+    capacity: capacityTicks,
+    loss,
+    least,
+    pattern,
+    requested,
+    insufficient,
+  };
+  return { round, keys, density: byDensity, root: byRoot };
+}
+
+/**
+ * The usage patterns some bid of which could still fit `left` (bit p: pattern p): 0 when no bid
+ * of the round can fit any more.
+ */
+export function livePatterns(least: Float64Array, left: Float64Array): number {
+  let live = 0;
+  for (let p = 1; p < 16; p++) if (fitsAt(least, p * R, left)) live |= 1 << p;
+  return live;
+}
+
+/** Whether the four needs at `needs[at .. at + 4)` fit `left`. */
+export function fitsAt(needs: Float64Array, at: number, left: Float64Array): boolean {
+  return (
+    (needs[at] as number) <= (left[0] as number) &&
+    (needs[at + 1] as number) <= (left[1] as number) &&
+    (needs[at + 2] as number) <= (left[2] as number) &&
+    (needs[at + 3] as number) <= (left[3] as number)
+  );
+}
+
+/** A greedy pass in progress: the supply left, the winners so far, the patterns still live. */
+export interface Fill {
+  left: Float64Array;
+  /** 1 for each bid index that won. */
+  won: Uint8Array;
+  /** Winners in the order they were admitted. */
+  winners: number[];
+  /** `livePatterns` of `left`: a bid of a dead pattern cannot fit and is not even looked at. */
+  live: number;
+}
+
+export function startFill(round: PreparedRound): Fill {
+  const left = round.supply.slice();
+  return { left, won: new Uint8Array(round.size), winners: [], live: livePatterns(round.least, left) };
+}
+
+/**
+ * Greedy all-or-nothing over `order`: each bid that fits what is left wins. Returns false as
+ * soon as no bid of the round can fit what is left, so the caller stops: every later bid
+ * keeps its preset loss, which is what a pass to the end would have decided.
+ */
+export function greedyFill(round: PreparedRound, order: ArrayLike<number>, fill: Fill): boolean {
+  const { ticks, loss, least, pattern } = round;
+  const { left, won } = fill;
+  let live = fill.live;
+  for (let k = 0; k < order.length && live !== 0; k++) {
+    const i = order[k] as number;
+    if (((live >>> (pattern[i] as number)) & 1) === 0 || loss[i] !== OUTCOME.outbid || won[i] === 1) continue;
+    const o = i * R;
+    const t0 = ticks[o] as number;
+    const t1 = ticks[o + 1] as number;
+    const t2 = ticks[o + 2] as number;
+    const t3 = ticks[o + 3] as number;
+    if (
+      t0 <= (left[0] as number) &&
+      t1 <= (left[1] as number) &&
+      t2 <= (left[2] as number) &&
+      t3 <= (left[3] as number)
+    ) {
+      (left[0] as number) -= t0;
+      (left[1] as number) -= t1;
+      (left[2] as number) -= t2;
+      (left[3] as number) -= t3;
+      won[i] = 1;
+      fill.winners.push(i);
+      live = livePatterns(least, left);
+    }
+  }
+  fill.live = live;
+  return live !== 0;
 }
 
 /** Clears a round held in a `BidBook`. Pure and deterministic; the book is not modified. */
@@ -424,107 +636,160 @@ export function clearBook(book: BidBook, market: ClearingMarket, policy: Clearin
   // zero for real after capacity was lowered under running allocations: either way, nothing is free.
   assertPerResource('supply', market.supply, 'any');
   assertPerResource('prices', prices, 'non-negative');
-  const n = book.size;
-  const { amount } = book;
   const units = unitsOf(capacity);
-  const { cpu: u0, memory: u1, tokens: u2, attention: u3 } = units;
-  const [s0, s1, s2, s3] = supplyTicksOf(market, units) as [number, number, number, number];
-  const { ticks, keys } = needsAndKeys(book, capacity, units, policy === 'density');
+  const { round, keys, density, root } = prepare(book, capacity, units, supplyTicksOf(market, units), policy);
+  let winners: number[];
+  if (policy === 'best') winners = bestWinners(round, keys, density, root);
+  else {
+    const fill = startFill(round);
+    for (const chunk of lazyOrder(keys, round, fill)) if (!greedyFill(round, chunk, fill)) break;
+    winners = fill.winners;
+  }
+  const outcome = round.loss;
+  for (const i of winners) outcome[i] = OUTCOME.won;
+  const stats = statsOf(book, round, winners, market, units, policy);
+  let order: Uint32Array | undefined;
+  return {
+    ...stats,
+    outcome,
+    winners: Uint32Array.from(winners),
+    get order() {
+      order ??= priorityOrder(keys, book.placedAt, book.ids, round.size);
+      return order;
+    },
+    ticks: round.ticks,
+    units,
+  };
+}
 
-  const order = priorityOrder(keys, book.placedAt, book.ids, n);
+/** Bid indices grouped by bucket of key, highest bucket first: `idx[start[b] .. start[b + 1])`. */
+export interface KeyBuckets {
+  idx: Uint32Array;
+  start: Uint32Array;
+}
 
-  // Greedy all-or-nothing in priority order. Demand is summed here too, in ticks: integer
-  // sums are exact (below 2^53), and beyond that the priority order still fixes the result.
-  const outcome = new Uint8Array(n);
-  let q0 = 0;
-  let q1 = 0;
-  let q2 = 0;
-  let q3 = 0;
-  let l0 = s0;
-  let l1 = s1;
-  let l2 = s2;
-  let l3 = s3;
+/** The counting pass of `lazyOrder`: bids in buckets of their keys' top 20 bits, highest first. */
+export function bucketsOf(keys: Float64Array): KeyBuckets {
+  const n = keys.length;
+  const words = new Uint32Array(keys.buffer, keys.byteOffset, 2 * n);
+  let top = 0;
+  let bottom = 0xfffff;
+  for (let i = 0; i < n; i++) {
+    const b = (words[2 * i + HI] as number) >>> 12;
+    if (b > top) top = b;
+    if (b < bottom) bottom = b;
+  }
+  // Bucket 0 holds the largest keys.
+  const start = new Uint32Array(Math.max(0, top - bottom) + 2);
+  for (let i = 0; i < n; i++) (start[top - ((words[2 * i + HI] as number) >>> 12) + 1] as number)++;
+  for (let b = 1; b < start.length; b++) (start[b] as number) += start[b - 1] as number;
+  const next = start.slice();
+  const idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[(next[top - ((words[2 * i + HI] as number) >>> 12)] as number)++] = i;
+  return { idx, start };
+}
+
+/** The bids of `chunk` whose pattern is live, in a new array (the buckets stay as they are). */
+function livePart(chunk: Uint32Array, pattern: Uint8Array, live: number): Uint32Array {
+  const out = new Uint32Array(chunk.length);
+  let m = 0;
+  for (let k = 0; k < chunk.length; k++) {
+    const i = chunk[k] as number;
+    if (((live >>> (pattern[i] as number)) & 1) === 1) out[m++] = i;
+  }
+  return out.subarray(0, m);
+}
+
+/** Bids a lazy order sorts first; each later chunk is twice as large. */
+const FIRST_CHUNK = 256;
+
+/**
+ * Indices by descending key, in chunks, sorted only as far as they are read. One counting
+ * pass places the bids in buckets of their keys' top 20 bits (exponent and eight bits of
+ * mantissa: within a factor 1 + 1/256), highest first; a chunk is a run of whole buckets,
+ * sorted when it is reached with the kernel's order and tie-break (`priorityOrder`).
+ * Concatenated, the chunks are `priorityOrder`'s order of all the keys. A greedy pass that
+ * stops after its first few hundred bids sorts little more than those.
+ */
+export function* lazyOrder(
+  keys: Float64Array,
+  round: Pick<PreparedRound, 'placedAt' | 'ids' | 'pattern'>,
+  fill?: Pick<Fill, 'live'>,
+  buckets: KeyBuckets = bucketsOf(keys),
+): Generator<Uint32Array> {
+  const { idx, start } = buckets;
+  let b = 0;
+  let want = FIRST_CHUNK;
+  while (b < start.length - 1) {
+    const from = start[b] as number;
+    while (b < start.length - 1 && (start[b] as number) - from < want) b++;
+    let chunk = idx.subarray(from, start[b] as number);
+    if (fill !== undefined) chunk = livePart(chunk, round.pattern, fill.live);
+    const m = chunk.length;
+    const sub = new Float64Array(m);
+    const placed = new Float64Array(m);
+    const ids: string[] = new Array(m);
+    for (let k = 0; k < m; k++) {
+      const i = chunk[k] as number;
+      sub[k] = keys[i] as number;
+      placed[k] = round.placedAt[i] as number;
+      ids[k] = round.ids[i] as string;
+    }
+    const order = priorityOrder(sub, placed, ids, m);
+    for (let k = 0; k < m; k++) order[k] = chunk[order[k] as number] as number;
+    yield order;
+    want *= 2;
+  }
+}
+
+/** The round's statistics from its winners, listed in priority order. */
+function statsOf(
+  book: BidBook,
+  round: PreparedRound,
+  winners: readonly number[],
+  market: ClearingMarket,
+  units: MarketUnits,
+  policy: ClearingPolicy,
+): ClearingStats {
+  const { capacity, prices } = market;
+  const { ticks, supply: started } = round;
+  const left = [...started];
+  const last = [-1, -1, -1, -1];
   let revenue = 0;
-  let winners = 0;
-  let last0 = -1;
-  let last1 = -1;
-  let last2 = -1;
-  let last3 = -1;
-  let x0 = 0;
-  let x1 = 0;
-  let x2 = 0;
-  let x3 = 0;
-  for (let k = 0; k < n; k++) {
-    const i = order[k] as number;
-    const o = i * R;
-    const t0 = ticks[o] as number;
-    const t1 = ticks[o + 1] as number;
-    const t2 = ticks[o + 2] as number;
-    const t3 = ticks[o + 3] as number;
-    q0 += t0;
-    q1 += t1;
-    q2 += t2;
-    q3 += t3;
-    if (t0 <= l0 && t1 <= l1 && t2 <= l2 && t3 <= l3) {
-      l0 -= t0;
-      l1 -= t1;
-      l2 -= t2;
-      l3 -= t3;
-      revenue += amount[i] as number;
-      winners++;
-      if (t0 > 0) last0 = i;
-      if (t1 > 0) last1 = i;
-      if (t2 > 0) last2 = i;
-      if (t3 > 0) last3 = i;
-    } else if (t0 > s0 || t1 > s1 || t2 > s2 || t3 > s3) {
-      outcome[i] = OUTCOME.insufficient_supply;
-      if (t0 > s0) x0++;
-      if (t1 > s1) x1++;
-      if (t2 > s2) x2++;
-      if (t3 > s3) x3++;
-    } else {
-      outcome[i] = OUTCOME.outbid;
+  for (const i of winners) {
+    revenue += book.amount[i] as number;
+    for (let k = 0; k < R; k++) {
+      const t = ticks[i * R + k] as number;
+      left[k] = (left[k] as number) - t;
+      if (t > 0) last[k] = i;
     }
   }
-
-  const tickStats = (f: (k: number) => number) => perResource((r) => f(RESOURCES.indexOf(r)));
-  const started = [s0, s1, s2, s3];
-  const left = [l0, l1, l2, l3];
-  const tickUnits: TickUnit[] = [u0, u1, u2, u3];
+  const tickUnits: TickUnit[] = RESOURCES.map((r) => units[r]);
   const rate = (t: number, k: number) => rateOfTicks(t, tickUnits[k] as TickUnit);
-  const supply = tickStats((k) => rate(started[k] as number, k));
-  const allocated = tickStats((k) => rate((started[k] as number) - (left[k] as number), k));
-  // In use after clearing: capacity minus what is left, in ticks (exactly 0 in an idle market).
-  const utilization = tickStats((k) => {
-    const cap = (tickUnits[k] as TickUnit).capacity;
-    return Math.min(1, Math.max(0, (cap - (left[k] as number)) / cap));
-  });
-  const observed = (i: number, r: Resource) => (i < 0 ? null : observedPrice(book, i, r, prices));
-  const clearingPrices = {
-    cpu: observed(last0, 'cpu'),
-    memory: observed(last1, 'memory'),
-    tokens: observed(last2, 'tokens'),
-    attention: observed(last3, 'attention'),
+  const each = (f: (k: number) => number) => perResource((r) => f(RESOURCES.indexOf(r)));
+  const observed = (k: number) => {
+    const i = last[k] as number;
+    return i < 0 ? null : observedPrice(book, i, RESOURCES[k] as Resource, prices);
   };
   return {
     policy,
-    bids: n,
-    winner_count: winners,
-    loser_count: n - winners,
+    bids: round.size,
+    winner_count: winners.length,
+    loser_count: round.size - winners.length,
     // Winners' amounts are escrowed balances, whose total is bounded by the credits in
     // existence, far below 2^53 (see money.ts): the float sum of integers is exact.
     revenue: micros(revenue),
     capacity: { ...capacity },
-    supply,
-    requested: { cpu: rate(q0, 0), memory: rate(q1, 1), tokens: rate(q2, 2), attention: rate(q3, 3) },
-    allocated,
-    utilization,
-    clearing_prices: clearingPrices,
-    insufficient: { cpu: x0, memory: x1, tokens: x2, attention: x3 },
-    outcome,
-    order,
-    ticks,
-    units,
+    supply: each((k) => rate(started[k] as number, k)),
+    requested: each((k) => rate(round.requested[k] as number, k)),
+    allocated: each((k) => rate((started[k] as number) - (left[k] as number), k)),
+    // In use after clearing: capacity minus what is left, in ticks (exactly 0 in an idle market).
+    utilization: each((k) => {
+      const cap = (tickUnits[k] as TickUnit).capacity;
+      return Math.min(1, Math.max(0, (cap - (left[k] as number)) / cap));
+    }),
+    clearing_prices: { cpu: observed(0), memory: observed(1), tokens: observed(2), attention: observed(3) },
+    insufficient: each((k) => round.insufficient[k] as number),
   };
 }
 
@@ -546,7 +811,7 @@ export function clear(
   policy: ClearingPolicy = 'total',
 ): ClearingDecision {
   const book = BidBook.from(bids);
-  const { outcome, order, ticks: _ticks, units: _units, ...stats } = clearBook(book, market, policy);
+  const { outcome, order, winners: _winners, ticks: _ticks, units: _units, ...stats } = clearBook(book, market, policy);
   const winners: string[] = [];
   const losers: { bid_id: string; reason: LossReason }[] = [];
   for (const i of order) {

@@ -90,7 +90,7 @@ const weightSchema = z
     message: 'a weight is a multiple of 0.001',
   });
 
-export const CLEARING_POLICIES = ['total', 'density'] as const;
+export const CLEARING_POLICIES = ['total', 'density', 'best'] as const;
 export type ClearingPolicy = (typeof CLEARING_POLICIES)[number];
 
 export const economyConfigSchema = z
@@ -193,7 +193,13 @@ export const economyConfigSchema = z
       .prefault({}),
     clearing: z
       .strictObject({
-        /** Priority order of bids: `total` (highest amount first) or `density` (amount per footprint). */
+        /**
+         * How winners are chosen: `total` (highest amount first, the default), `best` (the best
+         * of three greedy orders, improved by bounded exchanges; see core/clearing-best.ts) or
+         * `density` (amount per footprint first). `best` wastes far less capacity but takes more
+         * than twice `total`'s kernel time and is not monotone in a bid's amount, so it is not
+         * the default until it clears the speed bar (docs/performance.md).
+         */
         policy: z.enum(CLEARING_POLICIES).default('total'),
       })
       .prefault({}),

@@ -14,9 +14,11 @@
  * catch-up rounds, archive replays) therefore changes nothing, and the same round written twice
  * is no new revision for watchers to see.
  */
+
 import { z } from 'zod';
 import type { Envelope } from './events.ts';
 import type { EconomyConfig } from './market-config.ts';
+import { shownPrice } from './pricing.ts';
 import { capacityOf, type PerResource, RESOURCES, type Resource } from './resources.ts';
 import { isRoundId, roundAt, roundStartMs } from './rounds.ts';
 
@@ -66,7 +68,7 @@ export function resourceQuote(
   at: { price: number; utilization: number },
 ): Omit<ResourceState, 'round'> {
   return {
-    price: at.price,
+    price: shownPrice(at.price),
     min_price: economy.prices[resource].min_price,
     max_price: economy.prices[resource].max_price,
     capacity: capacity[resource],

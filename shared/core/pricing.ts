@@ -59,6 +59,15 @@ export function excessDemand(requested: number, capacity: number, targetUtilizat
   return requested / capacity - targetUtilization;
 }
 
+/**
+ * A price as the API and the market state bucket show it: to 12 significant digits. Prices are
+ * products of floating-point steps (each update stays exactly within its step bound, which a
+ * rounded price could pass), so a floor reached by nine −20 % steps is stored as
+ * 0.00013421772800000008; 12 digits drop that noise for readers and keep far more precision
+ * than any cost needs. Costs and `price_update` events use the stored price.
+ */
+export const shownPrice = (price: number): number => Number(price.toPrecision(12));
+
 /** The next price (see the module header). */
 export function nextPrice(
   price: number,

@@ -17,6 +17,8 @@ import {
   type SettlementSetting,
   settlementBatches,
   settlementEvents,
+  settlementOrderOf,
+  settlementPlan,
   settlementWrites,
 } from './settlement.ts';
 
@@ -190,6 +192,38 @@ describe('settlement plan', () => {
         });
       }),
     );
+  });
+
+  it('a settlement plan keeps every outcome once, groups them by escrow shard and fits each batch', () => {
+    fc.assert(
+      fc.property(fc.array(outcomeArb, { maxLength: 120 }), (xs) => {
+        const outcomes: Outcome[] = xs.map((x, i) => ({ bid: roundBid(i, `a_${x.agent}`, x.amount), won: x.won }));
+        const plan = settlementPlan(outcomes, AT, { maxActions: 100, maxBids: 25 });
+        const flat = plan.flat();
+        expect([...flat].sort((a, b) => a.bid.bid_id.localeCompare(b.bid.bid_id))).toEqual(
+          [...outcomes].sort((a, b) => a.bid.bid_id.localeCompare(b.bid.bid_id)),
+        );
+        const shards = flat.map((o) => AT.escrowOf(o.bid.bid_id));
+        expect(shards).toEqual([...shards].sort());
+        for (const batch of plan) expect(actionsOfSettlement(settlementWrites(batch, AT))).toBeLessThanOrEqual(100);
+      }),
+    );
+  });
+
+  it('a settlement order names each bid of its batch and how it ended', () => {
+    const batch: Outcome[] = [
+      { bid: roundBid(1, 'a_1', 10), won: true },
+      { bid: roundBid(2, 'a_2', 5), won: false, reason: 'outbid' },
+    ];
+    expect(settlementOrderOf('r1', 42, batch, { correlation_id: 'r1' })).toEqual({
+      round: 'r1',
+      clearing_at_ms: 42,
+      outcomes: [
+        { bid_id: batch[0]?.bid.bid_id, won: true },
+        { bid_id: batch[1]?.bid.bid_id, won: false, reason: 'outbid' },
+      ],
+      ctx: { correlation_id: 'r1' },
+    });
   });
 
   it('money is conserved by every settlement', () => {

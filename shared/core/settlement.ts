@@ -11,7 +11,7 @@
  * never written down by hand.
  */
 import type { BidRecord, RoundBid } from './bids.ts';
-import type { LossReason } from './clearing.ts';
+import { type BookDecision, type LossReason, OUTCOME } from './clearing.ts';
 import type { Envelope, EventContext } from './events.ts';
 import { makeEvent } from './events.ts';
 import { formatCredits, type Micros } from './money.ts';
@@ -140,6 +140,26 @@ function allocationOf(bid: RoundBid, at: SettlementSetting): Allocation {
   };
 }
 
+/**
+ * The outcomes to settle from a decision over `bids` (book row k is `bids[k]`): the winners in
+ * priority order, then the losers, leaving out bids no longer pending (settled by an earlier run).
+ */
+export function outcomesOf(bids: readonly RoundBid[], decision: Pick<BookDecision, 'outcome' | 'winners'>): Outcome[] {
+  const outcomes: Outcome[] = [];
+  for (const i of decision.winners) {
+    const bid = bids[i] as RoundBid;
+    if (bid.status === 'pending') outcomes.push({ bid, won: true });
+  }
+  const { outcome } = decision;
+  for (let i = 0; i < bids.length; i++) {
+    const o = outcome[i];
+    const bid = bids[i] as RoundBid;
+    if (o === OUTCOME.won || bid.status !== 'pending') continue;
+    outcomes.push({ bid, won: false, reason: o === OUTCOME.outbid ? 'outbid' : 'insufficient_supply' });
+  }
+  return outcomes;
+}
+
 /** Transaction actions the writes become: the ledger change's, one per item, and the outbox. */
 export function actionsOfSettlement(writes: SettlementWrites): number {
   return actionsOfChange(writes.change) + writes.items.length + 1;
@@ -179,6 +199,54 @@ export function settlementBatches(
   }
   if (batch.length > 0) batches.push(batch);
   return batches;
+}
+
+/**
+ * A round's settlement plan: its outcomes grouped by escrow shard (stable, so winners still
+ * come first within a shard), then cut into transactions. A batch then writes one or two
+ * escrow and burn shards instead of all of them, so batches settled in parallel rarely write
+ * the same shard account, and those that do wait for each other in-process instead of
+ * conflicting in DynamoDB.
+ */
+export function settlementPlan(
+  outcomes: readonly Outcome[],
+  at: SettlementSetting,
+  limits: { maxActions: number; maxBids: number },
+): Outcome[][] {
+  const shard = new Map<Outcome, string>();
+  for (const o of outcomes) shard.set(o, at.escrowOf(o.bid.bid_id));
+  const grouped = [...outcomes].sort((a, b) => {
+    const x = shard.get(a) as string;
+    const y = shard.get(b) as string;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+  return settlementBatches(grouped, at, limits);
+}
+
+/**
+ * One batch of a round's settlement handed to a settlement worker (the queue message on AWS):
+ * which bids and how each ended. The worker reads the bids and settles those still pending.
+ */
+export interface SettlementOrder {
+  round: string;
+  clearing_at_ms: number;
+  outcomes: { bid_id: string; won: boolean; reason?: LossReason }[];
+  /** The clearing run's context (its trace), continued by the settlement events. */
+  ctx?: EventContext;
+}
+
+export function settlementOrderOf(
+  round: string,
+  clearingAt: number,
+  batch: readonly Outcome[],
+  ctx: EventContext,
+): SettlementOrder {
+  return {
+    round,
+    clearing_at_ms: clearingAt,
+    outcomes: batch.map((o) => ({ bid_id: o.bid.bid_id, won: o.won, ...(o.reason && { reason: o.reason }) })),
+    ctx,
+  };
 }
 
 /** The events of a settlement, each in its bid's aggregate and the context of its placement. */

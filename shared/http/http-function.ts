@@ -82,7 +82,8 @@ function chain(handlers: Readonly<Record<string, AnyRouteHandler>>, deps: HttpDe
     return {
       statusCode: res.status,
       headers: { 'content-type': 'application/json', ...res.headers },
-      body: JSON.stringify(res.body),
+      // A final newline, so that an answer printed by curl ends its line.
+      body: `${JSON.stringify(res.body)}\n`,
     };
   });
 }

@@ -103,6 +103,6 @@ export function problemResponse(error: unknown, traceId?: string, headers: Recor
       'content-type': PROBLEM_CONTENT_TYPE,
       ...(retryAfter !== undefined && { 'retry-after': String(retryAfter) }),
     },
-    body: JSON.stringify(doc),
+    body: `${JSON.stringify(doc)}\n`,
   };
 }

@@ -13,6 +13,7 @@ import type { ServiceOverrides, Services } from '#shared/adapters/services';
 import type { Envelope } from '#shared/core/events';
 import { parseEconomyConfig } from '#shared/core/market-config';
 import { seededRandom, ulidGenerator } from '#shared/core/ports';
+import { shownPrice } from '#shared/core/pricing';
 import { roundStartMs } from '#shared/core/rounds';
 import { type ApiHarness, useApi } from '../harness/api.ts';
 import { testServices } from '../harness/context.ts';
@@ -147,10 +148,14 @@ describe('bids and clearing', () => {
     expect(ofLoser).toEqual(['bid_placed', 'credits_transferred', 'credits_transferred', 'bid_rejected']);
 
     const market = await api.call('GET', '/v1/market', { key: rich.key });
-    expect(market.body.resources.cpu.price).toBe(cpu?.data.new_price);
+    // Shown to 12 significant digits (shownPrice); the event carries the price as stored.
+    expect(market.body.resources.cpu.price).toBe(shownPrice(cpu?.data.new_price as number));
     expect(market.body.resources.cpu.utilization).toBeCloseTo(0.8, 6);
     const history = await api.call('GET', '/v1/market/history?resource=cpu', { key: rich.key });
-    expect(history.body.prices[0]).toMatchObject({ round: win.body.round, price: cpu?.data.new_price });
+    expect(history.body.prices[0]).toMatchObject({
+      round: win.body.round,
+      price: shownPrice(cpu?.data.new_price as number),
+    });
     const round = await api.call('GET', `/v1/rounds/${win.body.round}`, { key: rich.key });
     expect(round.body).toMatchObject({ state: 'cleared', bid_count: 2 });
     await api.expectAuditClean();
@@ -396,6 +401,38 @@ describe('clearing under faults', () => {
     expect(await services().clearing.clearRound(window)).toBeUndefined();
   });
 
+  it('dispatched settlement: orders delivered twice and out of order settle each bid once', async () => {
+    const agents = await Promise.all(Array.from({ length: 5 }, (_, i) => api.agent(`fanout-${i}`, 50)));
+    await nextRound();
+    const placed = await Promise.all(
+      agents.map((a, i) => bid(api, a.key, { bundle: { memory: 30 }, duration_seconds: 1, amount: 1 + i })),
+    );
+    for (const p of placed) expect(p.status, p.text).toBe(201);
+    const round = placed[0]?.body.round as string;
+    await nextRound();
+    const worker = services({});
+    let delivered = 0;
+    const clearer = services({
+      maxBidsPerTransaction: 1,
+      // The queue: at-least-once and unordered, here every order twice, last first.
+      dispatch: async (orders) => {
+        for (const order of [...orders].reverse()) delivered += await worker.clearing.settleOrder(order);
+        for (const order of orders) delivered += await worker.clearing.settleOrder(order);
+      },
+    });
+    expect(await clearer.clearing.clearRound(windowOf(round))).toMatchObject({ round, bids: 5, winners: 3 });
+    expect(delivered).toBe(5);
+    const statuses = await Promise.all(
+      placed.map((p, i) => api.call('GET', `/v1/bids/${p.body.bid_id}`, { key: agents[i]?.key ?? '' })),
+    );
+    expect(statuses.map((r) => r.body.status).sort()).toEqual(['lost', 'lost', 'won', 'won', 'won']);
+    const settledEvents = (await events()).filter(
+      (e) =>
+        ['resources_allocated', 'bid_rejected'].includes(e.type) && placed.some((p) => p.body.bid_id === e.data.bid_id),
+    );
+    expect(settledEvents).toHaveLength(5);
+  });
+
   it('a clearer whose lease ran out is stopped at its next batch; the successor settles the rest once', async () => {
     const agents = await Promise.all(Array.from({ length: 6 }, (_, i) => api.agent(`lease-${i}`, 50)));
     await nextRound();
@@ -418,9 +455,13 @@ describe('clearing under faults', () => {
     });
     let successor: Awaited<ReturnType<Services['clearing']['clearRound']>>;
     let lateWrites = 0;
+    // One batch at a time: with several in flight, those already past their lease check when
+    // the stall began may still commit (safe, each is conditioned on its bids being pending),
+    // and this test counts writes after the takeover.
     const stalled = services({
       runtime: runtime(1),
       maxBidsPerTransaction: 1,
+      settlementConcurrency: 1,
       writer: async (input) => {
         if (offset > 0) lateWrites++;
         await api.table.client.send(new TransactWriteCommand(input));

@@ -17,7 +17,14 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { BidRecord, RoundBid } from '../../core/bids.ts';
-import { type ActiveHold, type ClearingDecision, clear, remainingSupply } from '../../core/clearing.ts';
+import {
+  type ActiveHold,
+  type BookDecision,
+  bookOfRound,
+  type ClearingStats,
+  clearBook,
+  remainingSupply,
+} from '../../core/clearing.ts';
 import type { EventContext } from '../../core/events.ts';
 import { makeEvent } from '../../core/events.ts';
 import type { EconomyConfig } from '../../core/market-config.ts';
@@ -29,10 +36,13 @@ import {
   actionsOfSettlement,
   type Outcome,
   originContext,
+  outcomesOf,
   type SettlementItem,
+  type SettlementOrder,
   type SettlementSetting,
-  settlementBatches,
   settlementEvents,
+  settlementOrderOf,
+  settlementPlan,
   settlementWrites,
 } from '../../core/settlement.ts';
 import { keys } from '../../table.ts';
@@ -78,6 +88,44 @@ export interface ClearingDeps {
   maxBidsPerTransaction?: number;
   /** Agents' states after settlement (wake a dormant beneficiary, put a broke payer to sleep). */
   agents?: Agents;
+  /** Settlement transactions in flight at once within this process (default 1). */
+  settlementConcurrency?: number;
+  /**
+   * Hands a round's settlement orders to workers elsewhere (on AWS: a queue feeding the
+   * settlement function) instead of settling them here; clearing then waits until no bid of the
+   * round is pending, and a later run resumes it if this one stops first.
+   */
+  dispatch?: (orders: SettlementOrder[]) => Promise<void>;
+  /** How clearing waits between looks at a dispatched round (default: a timer). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** How often clearing looks whether a dispatched round's settlement is done. */
+export const SETTLEMENT_POLL_MS = 500;
+
+/**
+ * Runs `work` over `items` with at most `concurrency` in flight. After a failure no new item
+ * starts; the ones in flight finish, then the first error is thrown (a rerun resumes the rest).
+ */
+export async function inParallel<T>(
+  items: readonly T[],
+  concurrency: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < items.length && !failure) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, lane));
+  if (failure) throw failure.error;
 }
 
 interface RoundItem {
@@ -151,19 +199,11 @@ export class Clearing {
     const capacity = capacityOf(this.deps.economy);
     const supply = remainingSupply(capacity, await this.activeRates(clearingAt, window.round));
     const prices = round.price_basis ?? (await this.deps.prices());
-    const decision = clear(
-      bids.map((b) => ({
-        bid_id: b.bid_id,
-        amount: b.amount,
-        placed_at: b.placed_at_ms,
-        duration_seconds: b.duration_seconds,
-        rates: b.rates,
-      })),
-      { capacity, supply, prices },
-      this.deps.economy.clearing.policy,
-    );
+    // Straight from the items read into the kernel's columns: row k of the book is bids[k].
+    const decision = clearBook(bookOfRound(bids), { capacity, supply, prices }, this.deps.economy.clearing.policy);
+    const outcomes = outcomesOf(bids, decision);
     const lease = { clearer, until: now + CLEARING_LEASE_MS }; // as the claim set it
-    await this.settle(window, bids, decision, clearingAt, roundCtx, lease);
+    await this.settle(window, outcomes, clearingAt, roundCtx, lease);
     await this.agentStates(bids, decision, roundCtx);
     // Defence in depth: the round is marked cleared only when no bid of it is left pending.
     const left = await this.deps.bids.ofRound(window.round, { pendingOnly: true });
@@ -291,12 +331,12 @@ export class Clearing {
    * conditioned on the agent's state and is idempotent): an allocation paid by another agent
    * wakes a dormant beneficiary, and a payer left with no credits and no open bid goes dormant.
    */
-  private async agentStates(bids: RoundBid[], decision: ClearingDecision, ctx: EventContext): Promise<void> {
+  private async agentStates(bids: RoundBid[], decision: BookDecision, ctx: EventContext): Promise<void> {
     const agents = this.deps.agents;
     if (!agents) return;
-    const won = new Set(decision.winners);
-    for (const bid of bids) {
-      if (!won.has(bid.bid_id) || bid.beneficiary_id === bid.agent_id) continue;
+    for (const i of decision.winners) {
+      const bid = bids[i] as RoundBid;
+      if (bid.beneficiary_id === bid.agent_id) continue;
       await agents.wake(bid.beneficiary_id, bid.agent_id, originContext(bid, ctx), bid.origin?.event_id);
     }
     const payers = [...new Set(bids.map((b) => b.agent_id))];
@@ -311,34 +351,67 @@ export class Clearing {
 
   private async settle(
     w: RoundWindow,
-    bids: RoundBid[],
-    decision: ClearingDecision,
+    outcomes: Outcome[],
     clearingAt: number,
     ctx: EventContext,
     lease: { clearer: string; until: number },
   ): Promise<void> {
-    const byId = new Map(bids.map((b) => [b.bid_id, b]));
-    const outcomes: Outcome[] = [];
-    for (const id of decision.winners) {
-      const bid = byId.get(id);
-      if (bid?.status === 'pending') outcomes.push({ bid, won: true });
-    }
-    for (const l of decision.losers) {
-      const bid = byId.get(l.bid_id);
-      if (bid?.status === 'pending') outcomes.push({ bid, won: false, reason: l.reason });
-    }
     const at = this.settlementSetting(w, clearingAt);
     const limits = {
       maxActions: MAX_TRANSACTION_ACTIONS,
       maxBids: this.deps.maxBidsPerTransaction ?? Number.POSITIVE_INFINITY,
     };
+    const plan = settlementPlan(outcomes, at, limits);
+    const { dispatch } = this.deps;
+    if (dispatch) {
+      await dispatch(plan.map((batch) => settlementOrderOf(w.round, clearingAt, batch, ctx)));
+      await this.awaitSettled(w, lease);
+      return;
+    }
     let settled = 0;
-    for (const batch of settlementBatches(outcomes, at, limits)) {
+    // Each batch is conditioned on its bids being pending, so batches are independent: in
+    // parallel, a crash or a rerun still settles each bid exactly once.
+    await inParallel(plan, this.deps.settlementConcurrency ?? 1, async (batch) => {
       await this.keepLease(w, lease);
       await this.settleBatch(batch, at, ctx);
       settled += batch.length;
       await this.deps.faults?.afterSettlement?.(settled);
+    });
+  }
+
+  /** Waits, keeping the lease, until workers have settled every bid of a dispatched round. */
+  private async awaitSettled(w: RoundWindow, lease: { clearer: string; until: number }): Promise<void> {
+    const sleep = this.deps.sleep ?? ((ms: number) => new Promise<void>((ok) => setTimeout(ok, ms)));
+    for (;;) {
+      await this.keepLease(w, lease);
+      const pending = await this.deps.bids.ofRound(w.round, { pendingOnly: true });
+      if (pending.length === 0) return;
+      await sleep(SETTLEMENT_POLL_MS);
     }
+  }
+
+  /**
+   * Settles one order handed out by a clearing (the settlement worker's whole job): reads its
+   * bids, keeps those still pending and settles them in one transaction. A redelivered or
+   * stale order settles nothing twice. Returns the number of bids it settled.
+   */
+  async settleOrder(order: SettlementOrder): Promise<number> {
+    const bids = (await getAll(
+      this.deps.table,
+      order.outcomes.map((o) => keys.bid(o.bid_id)),
+    )) as unknown as BidRecord[];
+    const byId = new Map(bids.map((b) => [b.bid_id, b]));
+    const outcomes: Outcome[] = [];
+    for (const o of order.outcomes) {
+      const bid = byId.get(o.bid_id);
+      if (bid?.status !== 'pending' || bid.round !== order.round) continue;
+      outcomes.push({ bid, won: o.won, ...(o.reason && { reason: o.reason }) });
+    }
+    if (outcomes.length === 0) return 0;
+    const window = { round: order.round, starts_at_ms: 0, closes_at_ms: 0 };
+    const ctx = { ...order.ctx, correlation_id: order.round };
+    await this.settleBatch(outcomes, this.settlementSetting(window, order.clearing_at_ms), ctx);
+    return outcomes.length;
   }
 
   private settlementSetting(w: RoundWindow, clearingAt: number): SettlementSetting {
@@ -355,7 +428,11 @@ export class Clearing {
   /** One settlement transaction: the plan's writes translated, and its events in the outbox. */
   private async settleBatch(batch: Outcome[], at: SettlementSetting, ctx: EventContext): Promise<void> {
     const { runtime, writer } = this.deps;
-    const payers = [...new Set(batch.map((o) => o.bid.agent_id))];
+    // Payers, and the escrow and burn shards: batches in flight at once wait for each other on
+    // an account they share rather than conflict in DynamoDB.
+    const payers = [
+      ...new Set(batch.flatMap((o) => [o.bid.agent_id, at.escrowOf(o.bid.bid_id), at.burnOf(o.bid.bid_id)])),
+    ];
     await this.deps.tx.run<void>(
       `settle ${at.round}`,
       async (attempt) => {
@@ -464,7 +541,7 @@ export class Clearing {
   private async finish(
     w: RoundWindow,
     clearer: string,
-    decision: ClearingDecision,
+    decision: ClearingStats,
     prices: PerResource,
     ctx: EventContext,
   ): Promise<void> {

@@ -117,6 +117,6 @@ describe('storable', () => {
       { statusCode: 201, headers: { 'content-length': '40' }, body: '{"agent_id":"a_1","api_key":"syn.secret"}' },
       ['api_key'],
     );
-    expect(stored).toEqual({ statusCode: 201, headers: {}, body: '{"agent_id":"a_1"}' });
+    expect(stored).toEqual({ statusCode: 201, headers: {}, body: '{"agent_id":"a_1"}\n' });
   });
 });

@@ -47,7 +47,7 @@ export function storable(res: HttpResult, notStored: readonly string[] = []): St
   if (notStored.length > 0 && body) {
     const parsed = JSON.parse(body) as Record<string, unknown>;
     for (const field of notStored) delete parsed[field];
-    body = JSON.stringify(parsed);
+    body = `${JSON.stringify(parsed)}\n`;
     delete headers['content-length'];
   }
   return { statusCode: res.statusCode ?? 200, headers, body };
