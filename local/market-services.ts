@@ -163,9 +163,23 @@ async function pricesAfter(stores: MarketStores, round: string): Promise<string>
   return `${RESOURCES.map((r) => `${r} ${Number(state.prices[r].toPrecision(3))}`).join(', ')}${pending}`;
 }
 
+/**
+ * The audit's verdict on a table agents keep writing: its scan is not a snapshot, so it can
+ * meet a transaction half-read and see a problem that is gone a moment later. A problem is
+ * reported only when it is still there after two more scans; a broken ledger stays broken.
+ */
+async function settledAudit(stores: MarketStores) {
+  let report = await auditLedger({ client: stores.table.doc, tableName: stores.table.tableName });
+  for (let again = 0; again < 2 && !report.ok; again++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    report = await auditLedger({ client: stores.table.doc, tableName: stores.table.tableName });
+  }
+  return report;
+}
+
 async function totalsLine(stores: MarketStores): Promise<string> {
   const summary = await economySummary({ ...stores, shards: stores.shards, clock: systemClock });
-  const report = await auditLedger({ client: stores.table.doc, tableName: stores.table.tableName });
+  const report = await settledAudit(stores);
   const c = (n: number) => formatCredits(n);
   return (
     `totals so far: minted ${c(summary.minted.total)} (grants ${c(summary.minted.grants)}, rewards ${c(summary.minted.rewards)}), ` +
