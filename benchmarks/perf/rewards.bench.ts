@@ -24,35 +24,16 @@ import type { AllocationRecord } from '#shared/core/allocations';
 import { micros } from '#shared/core/money';
 import { newPrompt, queueKey } from '#shared/core/prompts';
 import { keys } from '#shared/table';
+import { alternate, latencyRows, type Side as SideOf } from './lib/alternate.ts';
 import { startBenchDb } from './lib/dynamo.ts';
-import { type BenchResult, isMain, median, printTable, writeResult } from './run.ts';
+import { type BenchResult, isMain, printTable, writeResult } from './run.ts';
 
 const AGENTS = 20;
 const CALLS = Number(process.env.BENCH_REWARD_REQUESTS ?? 300);
-const BLOCK = 25;
 const SCORES = { interesting: 3, useful: 4, understandable: 5 };
 
 type Agent = { id: string; key: string };
-type Side = (agent: Agent, n: number) => Promise<void>;
-
-const percentile = (sorted: readonly number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
-
-async function alternate<K extends string>(sides: Record<K, Side>, agents: Agent[], count: number, offset: number) {
-  const out = Object.fromEntries(Object.keys(sides).map((k) => [k, [] as number[]])) as Record<K, number[]>;
-  let n = offset;
-  for (let done = 0; done < count; done += BLOCK) {
-    for (const name of Object.keys(sides) as K[]) {
-      for (let k = 0; k < Math.min(BLOCK, count - done); k++) {
-        const agent = agents[(done + k) % agents.length] as Agent;
-        const t = performance.now();
-        await sides[name](agent, n++);
-        out[name].push(performance.now() - t);
-      }
-    }
-  }
-  return out;
-}
+type Side = SideOf<Agent>;
 
 /** A pending prompt of `agentId`, written as submitting one would write it. */
 function promptFor(agentId: string, n: number, now: number) {
@@ -167,16 +148,7 @@ export async function run(): Promise<BenchResult> {
     const measured = await alternate(sides, agents, CALLS, 3 * 2 * AGENTS);
     const audit = await auditLedger({ client: db.doc, tableName });
     if (!audit.ok) throw new Error(`audit failed after the benchmark: ${JSON.stringify(audit.problems)}`);
-    const rows = Object.entries(measured).map(([what, latencies]) => {
-      const sorted = [...(latencies as number[])].sort((a, b) => a - b);
-      return {
-        what,
-        calls: sorted.length,
-        p50: median(sorted),
-        p95: percentile(sorted, 95),
-        p99: percentile(sorted, 99),
-      };
-    });
+    const rows = latencyRows(measured);
     const p50 = (what: string) => rows.find((r) => r.what === what)?.p50 ?? Number.NaN;
     const summary = {
       reward_api_p50_ms: Number(p50('api reward').toFixed(1)),

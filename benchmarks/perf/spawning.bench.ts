@@ -18,37 +18,14 @@ import { auditLedger } from '#shared/adapters/dynamodb/audit';
 import { createServices } from '#shared/adapters/services';
 import { loadConfig } from '#shared/config';
 import { micros } from '#shared/core/money';
+import { alternate, latencyRows, type Side as SideOf } from './lib/alternate.ts';
 import { startBenchDb } from './lib/dynamo.ts';
-import { type BenchResult, isMain, median, printTable, writeResult } from './run.ts';
+import { type BenchResult, isMain, printTable, writeResult } from './run.ts';
 
 const PARENTS = 20;
 const CALLS = Number(process.env.BENCH_SPAWN_REQUESTS ?? 300);
-const BLOCK = 25;
 
-type Side = (parent: { id: string; key: string }, n: number) => Promise<void>;
-
-const percentile = (sorted: readonly number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
-
-async function alternate<K extends string>(
-  sides: Record<K, Side>,
-  parents: { id: string; key: string }[],
-  count: number,
-) {
-  const out = Object.fromEntries(Object.keys(sides).map((k) => [k, [] as number[]])) as Record<K, number[]>;
-  let n = 0;
-  for (let done = 0; done < count; done += BLOCK) {
-    for (const name of Object.keys(sides) as K[]) {
-      for (let k = 0; k < Math.min(BLOCK, count - done); k++) {
-        const parent = parents[(done + k) % parents.length] as { id: string; key: string };
-        const t = performance.now();
-        await sides[name](parent, n++);
-        out[name].push(performance.now() - t);
-      }
-    }
-  }
-  return out;
-}
+type Side = SideOf<{ id: string; key: string }>;
 
 export async function run(): Promise<BenchResult> {
   const db = await startBenchDb();
@@ -123,16 +100,7 @@ export async function run(): Promise<BenchResult> {
     const measured = await alternate(sides, parents, CALLS);
     const audit = await auditLedger({ client: db.doc, tableName });
     if (!audit.ok) throw new Error(`audit failed after the benchmark: ${JSON.stringify(audit.problems)}`);
-    const rows = Object.entries(measured).map(([what, latencies]) => {
-      const sorted = [...(latencies as number[])].sort((a, b) => a - b);
-      return {
-        what,
-        calls: sorted.length,
-        p50: median(sorted),
-        p95: percentile(sorted, 95),
-        p99: percentile(sorted, 99),
-      };
-    });
+    const rows = latencyRows(measured);
     const p50 = (what: string) => rows.find((r) => r.what === what)?.p50 ?? Number.NaN;
     const summary = {
       spawn_api_p50_ms: Number(p50('api spawn').toFixed(1)),

@@ -36,13 +36,16 @@ export const pageQuery = z
   })
   .strict();
 
+/** The name of an agent or a rater: short, and plain enough to print anywhere. */
+export const displayName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces, dot, underscore and dash only');
+
 export const registerAgentBody = z
   .object({
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces, dot, underscore and dash only'),
+    name: displayName,
     initial_balance: credits({ allowZero: true }),
   })
   .strict();
@@ -72,7 +75,7 @@ export const agentMetadata = z
 /** `POST /v1/agents/{id}/children`: the child's name and funding (both from the parent). */
 export const spawnChildBody = z
   .object({
-    name: registerAgentBody.shape.name,
+    name: displayName,
     initial_balance: credits({ allowZero: true }),
     metadata: agentMetadata.optional(),
   })
@@ -305,12 +308,4 @@ export const rewardBody = z
   })
   .strict();
 
-export const createRaterBody = z
-  .object({
-    name: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[\p{L}\p{N} ._-]+$/u, 'letters, digits, spaces, dot, underscore and dash only'),
-  })
-  .strict();
+export const createRaterBody = z.object({ name: displayName }).strict();

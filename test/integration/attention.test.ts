@@ -5,65 +5,23 @@
  * refusal writes nothing; the audit (minted by source included) is clean after each test.
  */
 import { randomBytes } from 'node:crypto';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { auditLedger } from '#shared/adapters/dynamodb/audit';
-import { type Delivery, EventConsumer } from '#shared/adapters/nats/consumer';
-import { DEFAULT_STREAM, ensureStream } from '#shared/adapters/nats/stream';
-import type { Envelope } from '#shared/core/events';
 import { useApi } from '../harness/api.ts';
-import { natsUrl } from '../harness/context.ts';
+import { useNatsEvents } from '../harness/nats-events.ts';
 
-const suffix = randomBytes(4).toString('hex');
-const STREAM = `ATTN_${suffix}`;
-const ROOT = `attn${suffix}`;
-const received: Delivery[] = [];
-let nc: NatsConnection;
-let consumer: EventConsumer;
-let consuming: Promise<void>;
-
-beforeAll(async () => {
-  nc = await connect({ servers: natsUrl() });
-  await ensureStream(await jetstreamManager(nc), { ...DEFAULT_STREAM, name: STREAM, subjectRoot: ROOT });
-  consumer = await EventConsumer.create({
-    connection: nc,
-    stream: STREAM,
-    durable: 'attn',
-    filterSubject: `${ROOT}.>`,
-  });
-  consuming = consumer.run((d) => void received.push(d));
-});
-
-afterAll(async () => {
-  await consumer?.close();
-  await consuming;
-  if (nc) {
-    await (await jetstreamManager(nc)).streams.delete(STREAM).catch(() => false);
-    await nc.close();
-  }
-});
-
+// Before the stack: the consumer attaches before the bridge's first publish.
+const nats = useNatsEvents('attn');
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 // Ceiling of 500 credits per rater per hour: a full-marks reward is 300 at the default weights.
 const economy = { round_seconds: 1, money: { max_minted_per_rater_per_hour: 500 } };
 const api = useApi('attention', {
   env: { SYNTROPISM_ECONOMY: JSON.stringify(economy) },
-  pipeline: { stream: { name: STREAM, subjectRoot: ROOT }, logger: quiet },
+  pipeline: { stream: nats.pipeline, logger: quiet },
 });
 
-type Loose = Envelope & { data: Record<string, unknown> };
-const events = () => received.map((d) => d.envelope as Loose);
-
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const events = () => nats.envelopes();
+const until = nats.until;
 
 const key = () => `k-${randomBytes(6).toString('hex')}`;
 const attention = (share: number, amount: number) => ({ bundle: { attention: share }, duration_seconds: 60, amount });
